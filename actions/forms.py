@@ -1,0 +1,98 @@
+"""The interview form: extract case fields from every message, decide what to ask next."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActionExecutionRejected, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import interview
+
+FORM = "triage_form"
+
+
+def debug_enabled() -> bool:
+    """`make shell DEBUG=1` sets TRIAGE_DEBUG for the action server: staff see the case."""
+    return os.environ.get("TRIAGE_DEBUG", "") not in ("", "0")
+
+
+def _intent(tracker: Tracker) -> str:
+    return (tracker.latest_message.get("intent") or {}).get("name") or ""
+
+
+def _answering_now(tracker: Tracker) -> bool:
+    """True when the form runs on her fresh reply to a question it asked.
+
+    Not at activation (no question pending) and not when the form resumes after a
+    rule answered an interruption (the action before the form is not a listen).
+    """
+    if not tracker.get_slot("requested_slot"):
+        return False
+    actions = [e.get("name") for e in tracker.events if e.get("event") == "action"]
+    return len(actions) >= 2 and actions[-1] == FORM and actions[-2] == "action_listen"
+
+
+class ActionExtractCase(Action):
+    """Slot mapping action, run after every message: what did she tell us?"""
+
+    def name(self) -> str:
+        return "action_extract_case"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        requested = tracker.get_slot("requested_slot") if tracker.active_loop_name == FORM else None
+        updates = interview.updates_from_message(
+            current=tracker.current_slot_values(),
+            entities=tracker.latest_message.get("entities") or [],
+            intent=_intent(tracker),
+            text=tracker.latest_message.get("text"),
+            requested=requested,
+            confidence=(tracker.latest_message.get("intent") or {}).get("confidence"),
+        )
+        return [SlotSet(field, value) for field, value in updates.items()]
+
+
+class ValidateTriageForm(Action):
+    """Decides the next question: only what is unknown, not skipped and able to matter."""
+
+    def name(self) -> str:
+        return "validate_triage_form"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        slots = tracker.current_slot_values()
+        changed = list(tracker.slots_to_validate())
+        intent = _intent(tracker)
+        if intent in interview.INTERRUPTIONS and _answering_now(tracker):
+            # Step aside: a rule answers (urgent advice, a side question, stop), and
+            # the form asks the same question again afterwards.
+            return [ActionExecutionRejected(FORM)]
+        if interview.is_typed_payload(tracker.latest_message.get("text")):
+            intent = "typed_payload"
+        bookkeeping = interview.after_answer(
+            requested=slots.get("requested_slot"),
+            slots=slots,
+            changed=changed,
+            intent=intent,
+            reask_count=slots.get("reask_count"),
+            skipped=slots.get("skipped"),
+        )
+        slots.update(bookkeeping)
+        text = tracker.latest_message.get("text")
+        if interview.is_correction(intent, text) and changed:
+            dispatcher.utter_message(response="utter_correction_noted")
+        questions = interview.questions_to_ask(slots, slots.get("skipped"))
+        if debug_enabled():
+            # Rasa drops messages from slot-mapping actions, so the case is shown here.
+            case = interview.case_from_slots(slots)
+            dispatcher.utter_message(
+                text=f"[debug] case: {json.dumps(case)}\n[debug] still to ask: {questions}"
+            )
+        events = [SlotSet(key, value) for key, value in bookkeeping.items()]
+        return [*events, SlotSet("requested_slot", questions[0] if questions else None)]

@@ -1,0 +1,279 @@
+"""The interview's logic, without Rasa: what a message adds to the case, what to ask next.
+
+Slots carry the triage contract's case fields, so the slots ARE the case. Only
+entities found by our own extractor count: anything typed as a `/intent{...}`
+payload is ignored, so no one can set, clear or skip a field by typing one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, Iterable, List, Mapping, Set
+
+from actions.triage import FIELDS, CaseError, triage, validate_case
+
+EXTRACTOR = "CaseEntityExtractor"
+
+# The order she is asked in. Must match `forms.triage_form.required_slots` in domain.yml.
+QUESTION_ORDER = [
+    "red_flags",
+    "stage",
+    "weeks",
+    "locations",
+    "down_side_of_leg",
+    "numbness_tingling",
+    "below_knee",
+    "qualities",
+    "triggers",
+    "unstable",
+    "tight",
+    "severity",
+    "wakes_at_night",
+    "limits_daily_life",
+    "weeks_of_pain",
+    "exercising",
+    "improving",
+    "returning_to_sport",
+    "labral_tear",
+]
+# Asked whenever unknown: the safety screen and what the summary needs.
+ALWAYS_ASK = {"red_flags", "stage", "locations", "severity", "weeks_of_pain"}
+AFFIRM, DENY, NOT_SURE, CORRECT = "affirm", "deny", "not_sure", "correct"
+ANSWER_INTENTS = {"inform", "describe_pain", AFFIRM, DENY, CORRECT, "nlu_fallback", "out_of_scope"}
+# Intents that interrupt the interview: the form steps aside so a rule can answer,
+# then the same question comes back (red flags, side questions, stop, small talk).
+INTERRUPTIONS = {
+    "red_flag_emergency", "red_flag_urgent", "ask_why", "ask_what_helps", "ask_how_long",
+    "ask_labral_tear", "ask_running", "ask_booking", "ask_human", "stop", "help",
+    "bot_challenge", "greet", "goodbye", "thanks", "start", "delete_data",
+}  # fmt: skip
+CORRECTION_CUES = re.compile(r"^\W*(actually|sorry|oops|no wait|wait|i meant|correction)\b", re.I)
+NONE_PHRASES = ("none of these", "none of those", "none", "nothing like that")
+REASK_LIMIT = 2
+YES_NO_CONFIDENCE = 0.8  # below this, "yes"/"no" must be in her words, not only in the intent
+YES_WORDS = {
+    "yes", "yeah", "yep", "yup", "yea", "ya", "y", "yess", "definitely", "absolutely", "sure",
+    "correct", "right", "true", "does", "do", "did", "is", "am", "certainly", "totally", "ok",
+    "okay", "course", "indeed", "always", "often",
+}  # fmt: skip
+NO_WORDS = {
+    "no", "nope", "nah", "n", "never", "not", "none", "nothing", "don't", "dont", "doesn't",
+    "doesnt", "isn't", "isnt", "haven't", "havent", "hasn't", "didn't", "didnt", "nop",
+}  # fmt: skip
+FIRST_WORD = re.compile(r"[^a-z]*([a-z']+)")
+WORD = re.compile(r"[a-z']+")
+
+
+def yes_or_no(text: str, intent: str, confidence: float = 1.0) -> bool | None:
+    """Reads yes or no from her words; the intent only decides between the two.
+
+    A yes needs a yes-word ("yes", "yeah", "it does", "definitely") and a no a
+    no-word ("no", "nope", "not really", "don't"): a classifier's guess on "purple"
+    or on markup is never taken as an answer.
+    """
+    lowered = text.lower()
+    if intent == NOT_SURE or "not sure" in lowered:
+        return None
+    words = set(WORD.findall(lowered))
+    has_yes, has_no = bool(words & YES_WORDS), bool(words & NO_WORDS)
+    if intent in (AFFIRM, DENY) and confidence >= YES_NO_CONFIDENCE:
+        if intent == AFFIRM and has_yes:
+            return True
+        if intent == DENY and has_no:
+            return False
+    match = FIRST_WORD.match(lowered)
+    word = match.group(1) if match else ""
+    return True if word in YES_WORDS else False if word in NO_WORDS else None
+
+
+def is_correction(intent: str | None, text: str | None) -> bool:
+    """A correction by intent, or by how it starts ("actually it's more on the side")."""
+    return intent == CORRECT or bool(CORRECTION_CUES.match(text or ""))
+
+
+def kind(field: str) -> str:
+    """The contract type of a case field: enum, list, bool, int or number."""
+    return FIELDS[field]["kind"]
+
+
+def is_typed_payload(text: str | None) -> bool:
+    """True for text like `/inform{...}`: never trusted as an answer."""
+    return bool(text) and text.lstrip().startswith("/")
+
+
+def case_from_slots(slots: Mapping[str, Any]) -> Dict[str, Any]:
+    """Builds a contract case from slot values (unknown fields left out)."""
+    case: Dict[str, Any] = {}
+    for field in FIELDS:
+        value = slots.get(field)
+        if value is None:
+            continue
+        if kind(field) == "list":
+            if not value and field != "red_flags":
+                continue
+            value = list(value)
+        elif kind(field) == "int":
+            value = int(round(float(value)))
+        case[field] = value
+    return case
+
+
+def _valid(field: str, value: Any, stage: str | None) -> bool:
+    probe = {field: value}
+    if field == "weeks" and stage:
+        probe["stage"] = stage
+    try:
+        validate_case(probe)
+    except CaseError:
+        return False
+    return True
+
+
+def _found_values(entities: Iterable[Mapping[str, Any]]) -> Dict[str, Any]:
+    found: Dict[str, Any] = {}
+    for entity in entities:
+        if entity.get("extractor") != EXTRACTOR:
+            continue
+        name, value = entity.get("entity"), entity.get("value")
+        if name in ("number", "duration"):
+            found.setdefault(f"_{name}", value)
+        elif name in FIELDS:
+            if kind(name) == "list":
+                found.setdefault(name, [])
+                if value not in found[name]:
+                    found[name].append(value)
+            else:
+                found[name] = value
+    return found
+
+
+def _contextual_answer(
+    requested: str,
+    found: Dict[str, Any],
+    intent: str,
+    text: str,
+    current: Mapping[str, Any],
+    confidence: float,
+) -> Dict[str, Any]:
+    """Reads a short answer ("yes", "5", "2 weeks", "none") as the requested field."""
+    number, duration = found.get("_number"), found.get("_duration")
+    field_kind = kind(requested)
+    if requested == "qualities" and found.get("tight") is True:
+        return {"qualities": ["tight"]}  # "tight" answers "what does it feel like?"
+    answer = yes_or_no(text, intent, confidence)
+    if requested == "red_flags":
+        said_none = answer is False or text.strip(" .!").lower() in NONE_PHRASES
+        return {"red_flags": []} if said_none and current.get("red_flags") is None else {}
+    if field_kind == "bool" and answer is not None:
+        return {requested: answer}
+    if requested == "severity" and number is not None:
+        return {"severity": int(round(float(number)))}
+    if requested == "weeks" and (number is not None or duration is not None):
+        return {"weeks": int(round(float(number if number is not None else duration)))}
+    if requested == "weeks_of_pain" and (duration is not None or number is not None):
+        return {"weeks_of_pain": float(duration if duration is not None else number)}
+    return {}
+
+
+def updates_from_message(
+    current: Mapping[str, Any],
+    entities: Iterable[Mapping[str, Any]],
+    intent: str | None,
+    text: str | None,
+    requested: str | None = None,
+    confidence: float | None = None,
+) -> Dict[str, Any]:
+    """Returns the case fields this message sets or changes.
+
+    Args:
+        current: the slots as they are (case fields; None means unknown).
+        entities: the message's entities (only our extractor's are used).
+        intent: the message's intent name.
+        text: the message text.
+        requested: the field being asked, if the interview is waiting for one.
+        confidence: the intent's confidence (a shaky "affirm" is not a yes).
+    """
+    if is_typed_payload(text):
+        return {}
+    intent = intent or ""
+    correcting = is_correction(intent, text)
+    found = _found_values(entities)
+    if requested in FIELDS and requested not in found:
+        sure = 1.0 if confidence is None else confidence
+        found.update(_contextual_answer(requested, found, intent, text or "", current, sure))
+
+    stage = found.get("stage", current.get("stage"))
+    updates: Dict[str, Any] = {}
+    for field, value in found.items():
+        if field.startswith("_"):
+            continue
+        old = current.get(field)
+        if field == "red_flags":
+            # A reported red flag is never cleared; "none" only answers an open screen.
+            new = list(dict.fromkeys([*(old or []), *value])) if value or old is None else old
+        elif kind(field) == "list" and old and not correcting and field != requested:
+            new = list(dict.fromkeys([*old, *value]))
+        else:
+            new = value
+        if new != old and _valid(field, new, stage):
+            updates[field] = new
+    if "stage" in updates and current.get("stage") and "weeks" not in updates:
+        updates["weeks"] = None  # weeks pregnant mean nothing after birth, and back
+    return updates
+
+
+def _relevant(field: str, case: Mapping[str, Any], missing: Set[str]) -> bool:
+    if field in ALWAYS_ASK or field in missing:
+        return True
+    if field == "weeks":
+        return case.get("stage") is not None
+    if field == "exercising":
+        return (case.get("weeks_of_pain") or 0) >= 3
+    if field == "improving":
+        return case.get("exercising") is True
+    return False
+
+
+def questions_to_ask(slots: Mapping[str, Any], skipped: Iterable[str] = ()) -> List[str]:
+    """The fields still worth asking, in order: unknown, not skipped, able to matter."""
+    case = case_from_slots(slots)
+    try:
+        missing = set(triage(case)["missing"])
+    except CaseError:
+        missing = set(QUESTION_ORDER)
+    skipped = set(skipped or ())
+    return [
+        field
+        for field in QUESTION_ORDER
+        if field not in skipped and slots.get(field) is None and _relevant(field, case, missing)
+    ]
+
+
+def after_answer(
+    requested: str | None,
+    slots: Mapping[str, Any],
+    changed: Iterable[str],
+    intent: str | None,
+    reask_count: float | None,
+    skipped: Iterable[str],
+) -> Dict[str, Any]:
+    """Bookkeeping after her reply to a question: skip it, re-ask it, or move on.
+
+    "not sure"/"skip" skips the question. An answer we cannot use gets one clearer
+    re-ask (`reasked`); after the second, the question is skipped and the field
+    stays unknown. A reply that set some other field is not counted against her.
+    """
+    reset = {"reask_count": 0.0, "reasked": False}
+    if not requested:
+        return reset
+    skipped = list(skipped or [])
+    if slots.get(requested) is not None:
+        return reset
+    if intent == NOT_SURE:
+        return {**reset, "skipped": [*skipped, requested]}
+    if set(changed) & set(FIELDS) or intent not in ANSWER_INTENTS:
+        return {"reasked": False}
+    count = int(reask_count or 0) + 1
+    if count >= REASK_LIMIT:
+        return {**reset, "skipped": [*skipped, requested]}
+    return {"reask_count": float(count), "reasked": True}

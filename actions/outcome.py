@@ -1,0 +1,75 @@
+"""The outcome actions: the only code that sets the `triage` slot."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import interview, render
+from actions.forms import debug_enabled
+from actions.triage import triage
+
+
+def _case_and_outcome(tracker: Tracker) -> tuple:
+    case = interview.case_from_slots(tracker.current_slot_values())
+    return case, triage(case)
+
+
+def _send(dispatcher: CollectingDispatcher, messages: List[Dict[str, Any]]) -> None:
+    for message in messages:
+        dispatcher.utter_message(text=message["text"], buttons=message.get("buttons") or [])
+
+
+def _changed_this_turn(tracker: Tracker) -> bool:
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "slot" and event.get("name") in interview.QUESTION_ORDER:
+            return True
+    return False
+
+
+class ActionGiveOutcome(Action):
+    """Runs the engine on the finished case and tells her the outcome."""
+
+    def name(self) -> str:
+        return "action_give_outcome"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if tracker.get_slot("outcome_given") and intent == "correct":
+            if not _changed_this_turn(tracker):
+                dispatcher.utter_message(response="utter_ask_correction")
+                return []
+        case, outcome = _case_and_outcome(tracker)
+        _send(dispatcher, render.outcome_messages(case, outcome))
+        if debug_enabled():
+            dispatcher.utter_message(text="[debug] outcome: " + json.dumps(outcome))
+        return [SlotSet("triage", outcome), SlotSet("outcome_given", True)]
+
+
+class ActionRecordRedFlag(Action):
+    """After the urgent advice: say what worried us; after an emergency, set the outcome."""
+
+    def name(self) -> str:
+        return "action_record_red_flag"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        case, outcome = _case_and_outcome(tracker)
+        text = render.red_flag_message(outcome)
+        if text:
+            dispatcher.utter_message(text=text)
+        if outcome["urgency"] != "emergency":
+            if tracker.get_slot("outcome_given"):
+                return [SlotSet("triage", outcome)]
+            return []
+        # The rule has already stopped the interview (action_deactivate_loop).
+        return [SlotSet("triage", outcome), SlotSet("outcome_given", True)]

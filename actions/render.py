@@ -1,0 +1,174 @@
+"""Turns a case and its outcome into short chat messages (no Rasa import).
+
+Texts come from the rulebook (via the engine's outcome) and clinic.yml; this
+module only chooses and orders them. Urgent advice is always its own, first
+message. Plain text only: every channel shows it as written.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping
+
+from actions import clinic
+
+Message = Dict[str, Any]
+
+LOCATION_WORDS = {
+    "front": "front of the hip / groin",
+    "side": "outer hip",
+    "back": "buttock",
+    "deep_pelvis": "deep in the pelvis",
+    "low_back": "lower back",
+    "pubic": "over the pubic bone",
+}
+TRIGGER_WORDS = {
+    "sitting": "sitting",
+    "lying_on_side": "lying on your side",
+    "standing_up": "standing up",
+    "sudden_movement": "sudden movements",
+    "walking": "walking",
+    "stairs": "stairs",
+    "running": "running",
+    "turning_in_bed": "turning in bed",
+    "standing_on_one_leg": "standing on one leg",
+    "moving": "moving",
+}
+YES_NO = {
+    "down_side_of_leg": ("runs down the side of the leg", "stays in the hip"),
+    "numbness_tingling": ("numbness or tingling", "no numbness"),
+    "below_knee": ("spreads below the knee", "not below the knee"),
+    "unstable": ("hips feel unstable", "hips feel stable"),
+    "tight": ("muscles tighten again soon after stretching", None),
+    "wakes_at_night": ("wakes you at night", "doesn't wake you at night"),
+    "limits_daily_life": ("gets in the way of daily life", None),
+    "exercising": ("doing exercises for it", "not doing exercises yet"),
+    "improving": ("getting better", "not getting better"),
+    "returning_to_sport": ("planning to get back to running or similar", None),
+    "labral_tear": ("a diagnosed labral tear", None),
+}
+DISCLAIMER = "This is not a diagnosis."
+UNSCREENED = (
+    "I couldn't complete the safety check. If you have bleeding, fluid leaking, regular "
+    "tightenings, the baby moving less, a swollen painful calf, a fever, numbness between "
+    "your legs or new trouble with your bladder or bowels, call {emergency_number} or your "
+    "maternity unit now."
+)
+AFTER_OUTCOME_BUTTONS = [
+    {"title": "Book a visit", "payload": "how do I book"},
+    {"title": "Why does this happen?", "payload": "why does this happen"},
+    {"title": "Start again", "payload": "start again"},
+]
+
+
+def _duration(weeks: float) -> str:
+    if weeks < 1:
+        return "under a week"
+    if weeks < 9:
+        return f"{weeks:g} week{'s' if weeks != 1 else ''}"
+    if weeks < 104:
+        return f"about {round(weeks / 4.345)} months"
+    return f"about {round(weeks / 52.18)} years"
+
+
+def _stage(case: Mapping[str, Any]) -> List[str]:
+    stage, weeks = case.get("stage"), case.get("weeks")
+    if stage == "pregnant":
+        return [f"{weeks} weeks pregnant" if weeks is not None else "pregnant"]
+    if stage == "postpartum":
+        return [f"baby born {_duration(weeks)} ago" if weeks is not None else "had your baby"]
+    return []
+
+
+def summary(case: Mapping[str, Any]) -> str:
+    """One line of what she told us, in her terms, so she can correct it."""
+    parts = _stage(case)
+    if case.get("locations"):
+        parts.append(", ".join(LOCATION_WORDS[x] for x in case["locations"]))
+    if case.get("qualities"):
+        parts.append(", ".join(case["qualities"]))
+    if case.get("triggers"):
+        parts.append("worse with " + ", ".join(TRIGGER_WORDS[x] for x in case["triggers"]))
+    for field, (yes, no) in YES_NO.items():
+        value = case.get(field)
+        text = yes if value is True else no if value is False else None
+        if text:
+            parts.append(text)
+    if case.get("severity") is not None:
+        parts.append(f"{case['severity']}/10")
+    if case.get("weeks_of_pain") is not None:
+        parts.append(f"for {_duration(case['weeks_of_pain'])}")
+    if case.get("red_flags") == []:
+        parts.append("none of the warning signs")
+    if not parts:
+        return "Here's what you told me: not much yet."
+    return "Here's what you told me: " + "; ".join(parts) + "."
+
+
+def urgent_message(outcome: Mapping[str, Any]) -> str:
+    """The urgent advice for the outcome's highest red flag, with clinic numbers."""
+    return clinic.fill(outcome["urgent_advice"])
+
+
+def red_flag_message(outcome: Mapping[str, Any]) -> str:
+    """What she told us that worries us, for after the urgent advice."""
+    lines = outcome.get("red_flag_lines") or []
+    text = " ".join(lines)
+    extra = ' When you are safe, you can type "start again" to ask about your hip.'
+    if outcome["urgency"] == "emergency":
+        return (text + extra).strip()
+    return text
+
+
+def outcome_messages(case: Mapping[str, Any], outcome: Mapping[str, Any]) -> List[Message]:
+    """All messages of the outcome, urgent advice first and alone."""
+    messages: List[Message] = []
+    if outcome["red_flags"]:
+        messages.append({"text": urgent_message(outcome)})
+    elif "red_flags" in outcome["missing"]:
+        messages.append({"text": clinic.fill(UNSCREENED)})
+    messages.append(
+        {
+            "text": summary(case),
+            "buttons": [{"title": "Change something", "payload": "I want to change an answer"}],
+        }
+    )
+    if outcome["pattern"] == "unclear":
+        body = outcome["pattern_description"]
+    else:
+        body = f"This sounds most like {outcome['pattern_name']}. {outcome['pattern_description']}"
+    messages.append({"text": f"{body}\n\nWhy it happens: {outcome['explanation']}"})
+    messages.append({"text": "What generally helps: " + " ".join(outcome["advice"])})
+    messages.append({"text": pt_message(outcome)})
+    if outcome["labral_tear_note"]:
+        messages.append({"text": outcome["labral_tear_text"]})
+    sources = "; ".join(short_sources(outcome["sources"]))
+    messages.append(
+        {"text": f"Based on: {sources}. {DISCLAIMER}", "buttons": AFTER_OUTCOME_BUTTONS}
+    )
+    return messages
+
+
+def short_sources(sources: List[str]) -> List[str]:
+    """Each source document or guidance once, by title, for the chat."""
+    titles = []
+    for source in sources:
+        title = source.split(": ", 1)[-1].split(", '", 1)[0]
+        if title not in titles:
+            titles.append(title)
+    return titles
+
+
+def pt_message(outcome: Mapping[str, Any]) -> str:
+    """Whether and why to book a physio, with the booking link."""
+    settings = clinic.settings()
+    if outcome["book_pt"]:
+        reasons = " ".join(outcome["book_pt_reasons"])
+        return (
+            f"Book a physio: yes. {reasons} You can book with {settings['name']} at "
+            f"{settings['booking_url']} or call {settings['phone']}."
+        )
+    return (
+        "Book a physio: not needed right now, from what you told me. If it isn't getting "
+        "better after about 3 weeks of consistent exercise, or it gets worse, book at "
+        f"{settings['booking_url']}."
+    )

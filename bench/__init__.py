@@ -1,0 +1,1 @@
+"""Benchmark harness for the hip pain triage assistant (`make bench`, `make bench-smoke`)."""

@@ -1,0 +1,150 @@
+"""Checks the benchmark dialogues' expected outcomes against the triage engine.
+
+Each interview is replayed offline with the project's own question logic
+(`actions.interview.questions_to_ask`): the opening sets `opening_case`, each
+asked field gets its scripted meaning (or stays unknown when unscripted or
+"not sure"), an emergency red flag ends it. The case it ends with is piped
+through ``python -m actions.triage -`` and every `expect` key is compared.
+
+    .venv/bin/python -m bench.check_dialogues [bench/dialogues.yml]
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DIALOGUES = ROOT / "bench" / "dialogues.yml"
+MAX_QUESTIONS = 40
+
+
+def load_dialogues(path: Path = DIALOGUES) -> list[dict[str, Any]]:
+    """Reads the dialogue file and checks its shape.
+
+    Raises:
+        ValueError: if a dialogue lacks a key, or ids repeat.
+    """
+    dialogues = yaml.safe_load(path.read_text())["dialogues"]
+    seen: set[str] = set()
+    for d in dialogues:
+        for key in ("id", "opening", "opening_case", "answers", "expect"):
+            if key not in d:
+                raise ValueError(f"{d.get('id', '?')}: missing {key}")
+        if d["id"] in seen:
+            raise ValueError(f"duplicate dialogue id {d['id']}")
+        seen.add(d["id"])
+    return dialogues
+
+
+def answer_texts(dialogue: dict[str, Any]) -> dict[str, str]:
+    """The text she types for each field, as the load generator sends it."""
+    return {field: pair[0] for field, pair in (dialogue.get("answers") or {}).items()}
+
+
+def _merge(slots: dict[str, Any], updates: dict[str, Any]) -> None:
+    from actions.interview import kind
+
+    for field, value in updates.items():
+        if kind(field) == "list" and slots.get(field):
+            slots[field] = list(dict.fromkeys([*slots[field], *value]))
+        else:
+            slots[field] = value
+
+
+def _emergency(slots: dict[str, Any]) -> bool:
+    from actions.triage import red_flag_urgency
+
+    return any(red_flag_urgency(f) == "emergency" for f in slots.get("red_flags") or [])
+
+
+def simulate(dialogue: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Replays the interview with perfect understanding.
+
+    Returns:
+        The case it ends with, and the fields asked in order.
+    """
+    from actions import interview
+
+    slots: dict[str, Any] = {}
+    _merge(slots, dict(dialogue["opening_case"]))
+    skipped: list[str] = []
+    asked: list[str] = []
+    answers = dialogue.get("answers") or {}
+    for _ in range(MAX_QUESTIONS):
+        if _emergency(slots):
+            break
+        questions = interview.questions_to_ask(slots, skipped)
+        if not questions:
+            break
+        field = questions[0]
+        asked.append(field)
+        meaning = answers.get(field, [None, None])[1]
+        if meaning is None:
+            skipped.append(field)
+            continue
+        if isinstance(meaning, dict):
+            _merge(slots, meaning)
+        else:
+            _merge(slots, {field: meaning})
+        if slots.get(field) is None:
+            skipped.append(field)
+    return interview.case_from_slots(slots), asked
+
+
+def triage_cli(case: dict[str, Any]) -> dict[str, Any]:
+    """Runs ``python -m actions.triage -`` on a case and returns its JSON outcome.
+
+    Raises:
+        RuntimeError: if the command fails (invalid case).
+    """
+    proc = subprocess.run(
+        [sys.executable, "-m", "actions.triage", "-"],
+        input=json.dumps(case),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"triage failed ({proc.returncode}): {proc.stderr.strip()}")
+    return json.loads(proc.stdout)
+
+
+def check(path: Path = DIALOGUES) -> list[str]:
+    """Returns one problem line per wrong expectation (empty when all hold)."""
+    problems = []
+    for dialogue in load_dialogues(path):
+        case, asked = simulate(dialogue)
+        try:
+            outcome = triage_cli(case)
+        except RuntimeError as exc:
+            problems.append(f"{dialogue['id']}: {exc}")
+            continue
+        for key, value in dialogue["expect"].items():
+            if outcome.get(key) != value:
+                problems.append(
+                    f"{dialogue['id']}: {key} is {outcome.get(key)!r}, expected {value!r}"
+                    f" (case {case}, asked {asked})"
+                )
+    return problems
+
+
+def main() -> int:
+    """Prints each problem; exits 1 if any."""
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else DIALOGUES
+    sys.path.insert(0, str(ROOT))
+    problems = check(path)
+    for line in problems:
+        print(line)
+    print(f"{len(load_dialogues(path))} dialogues, {len(problems)} wrong expectations")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

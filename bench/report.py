@@ -1,0 +1,307 @@
+"""The benchmark's Markdown table and PNG chart, from the raw results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+TARGET_P95_MS = {1: 50.0, 32: 250.0}
+TARGET_TRAIN_S = 30.0
+TARGET_START_S = 15.0
+TARGET_RSS_MIB = 1024.0
+
+
+def _get(result: dict[str, Any], path: str) -> float | None:
+    node: Any = result
+    for key in path.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node if isinstance(node, (int, float)) else None
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b == 0:
+        return "n/a"
+    return f"{a / b:.2f}"
+
+
+def _met(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("yes" if ok else "**no**")
+
+
+def rows(ours: dict[str, Any], base: dict[str, Any], levels: list[int]) -> list[list[str]]:
+    """Table rows: metric, ours, default, ours/default, target, met."""
+    out: list[list[str]] = []
+
+    def add(
+        label: str, path: str, digits: int = 1, target: str = "",
+        check: Callable[[float, float | None], bool] | None = None,
+    ) -> None:  # fmt: skip
+        a, b = _get(ours, path), _get(base, path)
+        ok = check(a, b) if check and a is not None else None
+        out.append([label, _fmt(a, digits), _fmt(b, digits), _ratio(a, b), target, _met(ok)])
+
+    add("Cold training time (s)", "train.seconds", 1, f"< {TARGET_TRAIN_S:.0f} s",
+        lambda a, b: a < TARGET_TRAIN_S)  # fmt: skip
+    add("Cold training CPU time, all threads (s)", "train.cpu_seconds", 1)
+    add("Model size (MiB)", "train.model_mib", 2)
+    add("Server start, to first REST answer (s, median)", "start.median", 1,
+        f"< {TARGET_START_S:.0f} s", lambda a, b: a < TARGET_START_S)  # fmt: skip
+    add("Rasa server RSS, idle after start (MiB)", "memory.rasa_idle.rss", 0)
+    add("Rasa server RSS, after the load (MiB)", "memory.rasa_after_load.rss", 0,
+        "< 1 GB", lambda a, b: a < TARGET_RSS_MIB)  # fmt: skip
+    add("Action server RSS, after the load (MiB)", "memory.actions_after_load.rss", 0)
+    for level in levels:
+        for pct in ("p50", "p95", "p99"):
+            target, check = "", None
+            if pct == "p95":
+                limit = TARGET_P95_MS.get(level)
+                target = "≤ 0.5 × default" + (f", < {limit:.0f} ms" if limit else "")
+
+                def check(a: float, b: float | None, limit: float | None = limit) -> bool:
+                    return (b is None or a <= 0.5 * b) and (limit is None or a < limit)
+
+            add(f"Turn latency {pct} at {level} conv. (ms)", f"load.{level}.median.{pct}", 1,
+                target, check)  # fmt: skip
+        add(f"Throughput at {level} conv. (turns/s)", f"load.{level}.median.throughput", 1)
+    last = levels[-1]
+    add(f"Rasa server CPU per turn at {last} conv. (ms)",
+        f"load.{last}.median.server_cpu_ms_per_turn", 1)  # fmt: skip
+    add(f"Action server CPU per turn at {last} conv. (ms)",
+        f"load.{last}.median.actions_cpu_ms_per_turn", 1)  # fmt: skip
+    at_least = "≥ default"
+
+    def not_worse(a: float, b: float | None) -> bool:
+        return b is None or a >= b - 1e-9
+
+    add("Intent F1, held-out (weighted)", "nlu.intent.weighted_f1", 3, at_least, not_worse)
+    add("Intent accuracy, held-out", "nlu.intent.accuracy", 3)
+    add("Entity F1, held-out (CaseEntityExtractor, values)",
+        "nlu.entities.CaseEntityExtractor.f1", 3, at_least, not_worse)  # fmt: skip
+    add("Dialogues reaching the expected outcome (share)", "dialogues.share", 3, at_least,
+        not_worse)  # fmt: skip
+    return out
+
+
+def markdown_table(header: list[str], body: list[list[str]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def notes(run: dict[str, Any], results: dict[str, Any]) -> list[str]:
+    """The lines under the table: how it was measured and how noisy the machine was."""
+    m, g = run["machine"], run["git"]
+    dirty = ", ".join(g["dirty_files"][:8]) or "none"
+    reps = run["settings"]
+    out = [
+        f"- Machine: {m['cpus']} cores ({m['cpu_model']}), {m['mem_gib']:.0f} GiB; "
+        f"git commit `{g['short']}` ({g['commit']}); uncommitted changes in the measured "
+        f"files: {dirty}. Run `{run['profile']}` on {run['started']}, "
+        f"{run['duration_s']:.0f} s in all.",
+        f"- Noise: load average {m['loadavg_start'][0]:.2f} at the start, "
+        f"{m['loadavg_end'][0]:.2f} at the end; other processes used "
+        f"{100 * m['foreign_cpu_share']:.0f}% of the machine's CPU during the run "
+        f"(per load run: {m['foreign_cpu_share_load_min']:.0%}–"
+        f"{m['foreign_cpu_share_load_max']:.0%}). Above ~5% the figures are not clean.",
+        "- Configurations: "
+        + "; ".join(
+            f"{name} = `{r.get('config', '?')}`" + (f" ({r['what']})" if r.get("what") else "")
+            for name, r in results.items()
+        )
+        + ".",
+        "- Default = Rasa 3.6's default recipe (`bench/config.default.yml`, what `rasa init` "
+        "trains with) plus our rule-based `components.case_extractor.CaseEntityExtractor` "
+        "appended at the end of its pipeline: without it no slot can be filled.",
+        "- Training: `rasa train --force` into a new folder with a new, empty "
+        "`RASA_CACHE_DIRECTORY`, once per configuration, on a snapshot of the tree.",
+        f"- Start time: `rasa run` process start until the REST webhook answers, median of "
+        f"{reps['start_repeats']}. Memory: VmRSS from /proc after the whole load.",
+        f"- Latency: REST webhook round trip per turn, whole interviews from "
+        f"`bench/dialogues.yml` driven by `bench/loadgen.py` (aiohttp, its own process, "
+        f"loopback), SQLite tracker store as in endpoints.yml, action server running; "
+        f"median over {reps['repeats']} repeats of each percentile, warm-up excluded; "
+        f"each repeat bounded to {reps['max_seconds']:.0f} s; "
+        + (
+            f"a pause of {reps['think']:.1f} s on average before each answer."
+            if reps.get("think")
+            else "no pause between turns (closed loop: N conversations keep N turns in "
+            "flight, far more load than N patients who read and type)."
+        ),
+        "- Intent F1: weighted over intents, end-to-end intent (fallback and red-flag override "
+        "included). Entity F1: value-level (entity, value) matching, micro, computed by "
+        "`bench/nlu_eval.py` from the server's `/model/parse` (Agent.parse_message), not "
+        "`rasa test nlu`.",
+        "- Dialogues: share of the benchmark dialogues whose final `triage` slot has every "
+        "expected key (checked offline with `python -m bench.check_dialogues`).",
+    ]
+    if run["settings"].get("max_epochs"):
+        out.append(
+            f"- SMOKE RUN: TensorFlow components trained for at most "
+            f"{run['settings']['max_epochs']} epochs; these figures only show that the "
+            f"harness works and are not comparable with `make bench`."
+        )
+    for name, result in results.items():
+        d = result.get("dialogues") or {}
+        if d.get("failures"):
+            ids = ", ".join(f["id"] for f in d["failures"][:12])
+            out.append(f"- {name}: dialogues not reaching the expected outcome: {ids}")
+    return out
+
+
+def profile_lines(result: dict[str, Any]) -> list[str]:
+    """A short account of where a turn's time goes, from the py-spy profile."""
+    prof = result.get("profile")
+    if not prof or prof.get("error"):
+        return [f"Profile: not taken ({(prof or {}).get('error', 'disabled')})."]
+    lines = [
+        f"Profile (py-spy, {prof['seconds']:.0f} s at {prof['concurrency']} conversations, "
+        f"{prof['turns']} turns): the Rasa server used {prof['server_cpu_ms_per_turn']:.1f} ms "
+        f"CPU per turn and the action server {prof['actions_cpu_ms_per_turn']:.1f} ms; "
+        f"the server's one event loop does a turn's work in series, so with "
+        f"{prof['concurrency']} conversations on {prof['cpus']} cores the rest of the latency "
+        f"is waiting in line. Shares are of the Rasa server's sampled busy time.",
+        "",
+        "| where (Rasa server) | share | ≈ ms CPU per turn |",
+        "|---|---|---|",
+    ]
+    for name, share in prof["categories"]:
+        lines.append(f"| {name} | {share:.0%} | {share * prof['server_cpu_ms_per_turn']:.1f} |")
+    return lines
+
+
+def render(run: dict[str, Any], out_dir: Path) -> str:
+    """Writes latest.md and latest.png for a main run; returns the Markdown."""
+    results = run["results"]
+    levels = run["settings"]["levels"]
+    ours, base = results.get("ours", {}), results.get("default", {})
+    header = ["metric", "ours", "default", "ours / default", "target (ours)", "met"]
+    md = [
+        f"# Benchmark: our configuration vs Rasa's default ({run['profile']})",
+        "",
+        markdown_table(header, rows(ours, base, levels)),
+        "",
+        *notes(run, results),
+        "",
+        *profile_lines(next((r for r in results.values() if r.get("profile")), ours)),
+        "",
+        "![latency and memory](latest.png)" if run.get("chart") else "",
+    ]
+    text = "\n".join(md).rstrip() + "\n"
+    return text
+
+
+def variants_markdown(run: dict[str, Any]) -> str:
+    """The table comparing our configuration with its variants."""
+    levels = run["settings"]["levels"]
+    first, last = levels[0], levels[-1]
+    cols = [
+        ("train s", "train.seconds", 1),
+        ("train CPU s", "train.cpu_seconds", 0),
+        ("start s", "start.median", 1),
+        ("RSS MiB", "memory.rasa_after_load.rss", 0),
+        (f"p95@{first} ms", f"load.{first}.median.p95", 1),
+        (f"p95@{last} ms", f"load.{last}.median.p95", 1),
+        (f"turns/s@{last}", f"load.{last}.median.throughput", 1),
+        (f"CPU ms/turn@{last}", f"load.{last}.median.server_cpu_ms_per_turn", 1),
+        ("intent F1", "nlu.intent.weighted_f1", 3),
+        ("entity F1", "nlu.entities.CaseEntityExtractor.f1", 3),
+        ("dialogues", "dialogues.share", 3),
+    ]
+    body = []
+    for name, result in run["results"].items():
+        row = [f"{name}: {result.get('what', '')}"]
+        for _, path, digits in cols:
+            row.append(_fmt(_get(result, path), digits))
+        body.append(row)
+    return "\n".join(
+        [
+            "# Variants of our configuration",
+            "",
+            markdown_table(["configuration"] + [c[0] for c in cols], body),
+            "",
+            *notes(run, run["results"])[:2],
+            "",
+        ]
+    )
+
+
+def chart(run: dict[str, Any], path: Path) -> None:
+    """Latency percentiles per concurrency and memory, ours vs default, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = run["results"]
+    names = [n for n in ("ours", "default") if n in results] or list(results)[:2]
+    levels = run["settings"]["levels"]
+    colors = {"ours": "#2a7ab0", "default": "#c8553d"}
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [2, 1]})
+    width = 0.8 / (len(names) * 3)
+    pcts = ("p50", "p95", "p99")
+    for i, name in enumerate(names):
+        for j, pct in enumerate(pcts):
+            xs = [k + (i * 3 + j - (len(names) * 3 - 1) / 2) * width for k in range(len(levels))]
+            ys = [_get(results[name], f"load.{lv}.median.{pct}") or 0 for lv in levels]
+            ax1.bar(xs, ys, width, color=colors.get(name), alpha=0.45 + 0.25 * j,
+                    label=f"{name} {pct}")  # fmt: skip
+    ax1.axhline(50, color="grey", lw=0.8, ls=":")
+    ax1.axhline(250, color="grey", lw=0.8, ls="--")
+    ax1.set_xticks(range(len(levels)), [f"{lv} conv." for lv in levels])
+    ax1.set_yscale("log")
+    ax1.set_ylabel("turn latency, ms (log)")
+    ax1.set_title("REST turn latency (median of repeats); lines: 50 and 250 ms targets")
+    ax1.legend(fontsize=7, ncol=2)
+    groups = [
+        ("Rasa idle", "memory.rasa_idle.rss"),
+        ("Rasa after load", "memory.rasa_after_load.rss"),
+        ("actions after load", "memory.actions_after_load.rss"),
+    ]
+    for i, name in enumerate(names):
+        xs = [k + (i - (len(names) - 1) / 2) * 0.35 for k in range(len(groups))]
+        ys = [_get(results[name], p) or 0 for _, p in groups]
+        ax2.bar(xs, ys, 0.35, color=colors.get(name), label=name)
+    ax2.axhline(1024, color="grey", lw=0.8, ls="--")
+    ax2.set_xticks(range(len(groups)), [g[0] for g in groups], fontsize=8)
+    ax2.set_ylabel("resident memory, MiB")
+    ax2.set_title("Memory (VmRSS); line: 1 GB")
+    ax2.legend(fontsize=8)
+    m = run["machine"]
+    fig.suptitle(
+        f"{run['git']['short']} · {m['cpus']} cores · other load during run "
+        f"{100 * m['foreign_cpu_share']:.0f}% · {run['started']}",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    """Re-renders the Markdown (and chart) of a results JSON: `python -m bench.report FILE`."""
+    import json
+    import sys
+
+    path = Path(sys.argv[1])
+    run = json.loads(path.read_text())
+    if run["profile"] == "variants":
+        text = variants_markdown(run)
+    else:
+        if run.get("chart"):
+            chart(run, path.with_suffix(".png"))
+        text = render(run, path.parent).replace("(latest.png)", f"({path.stem}.png)")
+    path.with_suffix(".md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Custom Rasa input/output channels (see docs/telegram.md)."""

@@ -1,0 +1,150 @@
+"""Rasa NLU component: our rule-based spaCy pipeline as an entity extractor.
+
+At train time it builds a blank-English spaCy pipeline from the pattern files in
+`components/patterns/` and stores it in the model; at run time it loads that
+pipeline and adds one entity per case field it finds (named like the triage
+contract's case fields). When a red flag is found, the intent is replaced by
+`red_flag_emergency` or `red_flag_urgent`, so rules can give the urgent advice
+from domain responses even when the action server is down. A red-flag intent
+guessed by the classifier with no red flag found in the text is demoted: the
+rule-based extractor, not the classifier, decides what is a red flag. A fallback
+intent on a message that carries case fields becomes `inform`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any, Dict, List
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.extractors.extractor import EntityExtractorMixin
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from components import extractor
+
+logger = logging.getLogger(__name__)
+
+RED_FLAG_INTENTS = {"emergency": "red_flag_emergency", "urgent": "red_flag_urgent"}
+PIPELINE_DIR = "spacy_pipeline"
+
+
+def _urgency(flag: str) -> str:
+    from actions.triage import red_flag_urgency
+
+    return red_flag_urgency(flag)
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True)
+class CaseEntityExtractor(GraphComponent, EntityExtractorMixin):
+    """Extracts triage case fields and red flags with our own spaCy rules."""
+
+    @staticmethod
+    def get_default_config() -> Dict[str, Any]:
+        """Returns the default config."""
+        return {"override_red_flag_intent": True}
+
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[str, Any]) -> str | None:
+        """Retrains when a pattern file or the extractor code changes."""
+        digest = hashlib.sha256()
+        for path in [Path(extractor.__file__), *extractor.pattern_files()]:
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+        return digest.hexdigest()
+
+    def __init__(
+        self,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        nlp: Any = None,
+    ) -> None:
+        """Creates the component (`nlp` is the spaCy pipeline, once built or loaded)."""
+        self._config = {**self.get_default_config(), **config}
+        self._model_storage = model_storage
+        self._resource = resource
+        self._nlp = nlp
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> CaseEntityExtractor:
+        """Creates an untrained component."""
+        return cls(config, model_storage, resource)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Builds the spaCy pipeline from the pattern files and stores it in the model."""
+        self._nlp = extractor.build_nlp()
+        with self._model_storage.write_to(self._resource) as directory:
+            self._nlp.to_disk(directory / PIPELINE_DIR)
+        return self._resource
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> CaseEntityExtractor:
+        """Loads the pipeline stored at train time."""
+        import spacy
+
+        with model_storage.read_from(resource) as directory:
+            nlp = spacy.load(directory / PIPELINE_DIR)
+        return cls(config, model_storage, resource, nlp)
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Leaves training data alone: the classifier learns intents only."""
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Adds case-field entities and, for red flags, the red-flag intent."""
+        if self._nlp is None:
+            self._nlp = extractor.build_nlp()
+        for message in messages:
+            text = message.get(TEXT) or ""
+            found = self.add_extractor_name(extractor.extract(self._nlp, text))
+            message.set(ENTITIES, message.get(ENTITIES, []) + found, add_to_output=True)
+            if self._config["override_red_flag_intent"]:
+                self._set_red_flag_intent(message, found)
+        return messages
+
+    @staticmethod
+    def _set_red_flag_intent(message: Message, entities: List[Dict[str, Any]]) -> None:
+        flags = [e["value"] for e in entities if e["entity"] == "red_flags"]
+        intent = message.get(INTENT) or {}
+        ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name")]
+        red_intents = set(RED_FLAG_INTENTS.values())
+        if flags:
+            level = "emergency" if any(_urgency(f) == "emergency" for f in flags) else "urgent"
+            new = {"name": RED_FLAG_INTENTS[level], "confidence": 1.0}
+        elif intent.get("name") == "nlu_fallback" and any(
+            e["entity"] not in ("number", "duration") for e in entities
+        ):
+            # Unsure of the intent, but she told us about her pain: treat it as an answer.
+            new = {"name": "inform", "confidence": intent.get("confidence", 0.0)}
+        elif intent.get("name") in red_intents:
+            # The classifier suspects a red flag the rules did not find (e.g. "no
+            # bleeding"): fall back to the best other intent.
+            new = next(
+                (dict(r) for r in ranking if r["name"] not in red_intents),
+                {"name": "inform", "confidence": 0.0},
+            )
+        else:
+            return
+        ranking = [new] + [r for r in ranking if r["name"] != new["name"]]
+        message.set(INTENT, new, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)

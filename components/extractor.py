@@ -1,0 +1,932 @@
+"""Rule-based free-text extractor for the hip pain triage assistant.
+
+Pure spaCy (no Rasa import, no statistical model). Nothing is built at import time.
+
+API::
+
+    nlp = build_nlp(pattern_dir)          # spacy.Language, well under 1 s
+    pattern_files(pattern_dir) -> [Path]  # the *.jsonl files (for fingerprinting)
+    extract(nlp, text) -> [{"entity", "value", "start", "end", "text"}]
+
+Pipeline and serialisation
+--------------------------
+``build_nlp`` returns ``spacy.blank("en")`` with built-in machinery only:
+
+* the vocab's ``lexeme_norm`` lookups table, which sets ``NORM`` for spelling variants
+  (``label == "_norm"`` lines: ``pregant`` -> ``pregnant``) and maps the determiners
+  the/this/your/their/our to ``my``;
+* one built-in ``span_ruler`` component (``RULER_NAME``) holding every pattern (phrases in
+  its PhraseMatcher on ``NORM``, token patterns in its Matcher), writing overlapping
+  matches to ``doc.spans[SPANS_KEY]``.
+
+Both are saved by ``nlp.to_disk(path)`` and restored by ``spacy.load(path)`` without
+importing this module. All custom logic (pre-pass, overlap resolution, negation, values)
+lives in ``extract()``, which runs ``nlp.make_doc`` + the pre-pass + the pipeline itself,
+so a loaded pipeline behaves exactly like a built one. Always call ``extract(nlp, text)``:
+plain ``nlp(text)`` skips the pre-pass. ``nlp.meta["hip_extractor"]`` holds a fingerprint
+of the pattern files.
+
+Pre-pass (in ``extract`` and when compiling phrases)
+----------------------------------------------------
+* units glued to numbers are split (``6wks`` -> ``6`` ``wks``);
+* an in-word hyphen is glued to the word before it, keeping that word's NORM, so
+  ``butt-cheek`` matches the phrase ``butt cheek`` (phrases are written without hyphens);
+* ``my``/``her``/``his`` + left/right/sore... become one token with NORM ``my``, so
+  ``outside of my left hip`` matches ``outside of my hip`` (not before ``side``);
+* numbers (digits, words, ``thirty-one``, ranges ``2-3`` / ``6 or 7`` -> the upper bound,
+  ``5/10``, ``31+2``, ``one and a half``, and ``a``/``a couple of``/``a few``/``several``
+  only before a unit) become one token with NORM ``#num``; a unit word right after a
+  number gets NORM ``#unit`` (hours, days, weeks, fortnights, months x4.345, years x52.18).
+
+Pattern files (``components/patterns/*.jsonl``)
+-----------------------------------------------
+One JSON object per line: ``{"label": ..., "pattern": ..., "id": ..., "note": ...}``
+(``note`` is free text; blank lines are skipped; ``build_nlp`` rejects unknown labels and
+values with ``file:line``). ``pattern`` is a phrase string (matched on NORM: lower case,
+``can't``/``cant``/``cannot`` -> ``can not``, spelling variants fixed) or a spaCy token
+pattern (``NORM``, ``LOWER``, ``REGEX``, ``IN``, ``OP``; no LEMMA/POS: there is no tagger).
+``label`` is a case field, or an internal label:
+
+* ``_neg``: negation cue. It scopes over case spans that start at most ``NEG_WINDOW``
+  tokens after it, unless a scope break comes first (punctuation, a ``_break`` span such
+  as "but" / "and I"); "no" directly followed by a pronoun is an answer, not a cue
+  ("no it stays above the knee"). Negated booleans flip; negated list values, red flags,
+  stage and severity are dropped; numbers are unaffected.
+* ``_unsure``: like ``_neg`` but drops what it scopes ("not sure if it's better"),
+  except red flags, which are kept (safety).
+* ``_break``: negation scope breaker; only its first token counts.
+* ``_ignore``: near miss ("fell asleep", "leak a bit when I sneeze", "worse when I sit");
+  swallows the matches it contains and emits nothing.
+* ``_norm``: spelling variant: ``pattern`` is one word, ``id`` its canonical form.
+
+``id`` is the value: a contract value, ``"true"``/``"false"`` for booleans, a number
+literal (``"8"``), or a number slot: ``"#num"`` (the ``#num`` token in the span),
+``"#num*K"`` (times K), ``"#dur"`` (the number times its unit, in weeks). Weeks are
+rounded to int (0..45 when the span says pregnant, else 0..3000), severity must be 0..10
+and not be followed by a unit ("a 2 week thing" is not severity 2), durations are weeks
+rounded to 2 decimals.
+
+Overlaps: spans live in three layers (numeric fields; stage; everything else), and
+``_ignore`` is in all three. Within a layer a span strictly inside a longer one is
+dropped (but a red flag only gives way to a red flag or an ``_ignore``); identical spans
+all survive (so one phrase can set two fields: "groin pain
+getting steadily worse" -> cannot_bear_weight + front + improving false); partial
+overlaps both survive. So "31 weeks pregnant" gives weeks 31 AND stage pregnant, while
+"lying on my side" gives lying_on_side but not location side.
+
+Output: one entity per (field, value), in text order. A number not inside any surviving
+span becomes ``number`` (or ``duration`` in weeks when a unit follows): the form decides
+what a bare answer means. A scalar field may appear more than once with different values
+("3/10 at rest, 7/10 walking"): all are returned in text order (severity is "worst", so
+take the max; for other fields the last one is usually the correction).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PATTERN_DIR = Path(__file__).resolve().parent / "patterns"
+RULER_NAME = "hip_span_ruler"
+SPANS_KEY = "hip_triage"
+MAX_CHARS = 2000
+NEG_WINDOW = 5  # max tokens between a negation cue and the start of what it negates
+META_KEY = "hip_extractor"  # nlp.meta entry: spelling variants + pattern fingerprint
+
+# ---------------------------------------------------------------------------
+# Contract (triage-contract.md): field names and allowed values
+# ---------------------------------------------------------------------------
+LIST_FIELDS: dict[str, frozenset[str]] = {
+    "locations": frozenset({"front", "side", "back", "deep_pelvis", "low_back", "pubic"}),
+    "qualities": frozenset({"sharp", "stabbing", "pinpoint", "burning", "dull", "aching", "tight"}),
+    "triggers": frozenset(
+        {
+            "sitting",
+            "lying_on_side",
+            "standing_up",
+            "sudden_movement",
+            "walking",
+            "stairs",
+            "running",
+            "turning_in_bed",
+            "standing_on_one_leg",
+            "moving",
+        }
+    ),
+    "red_flags": frozenset(
+        {
+            "chest_pain_breathless",
+            "heavy_bleeding",
+            "sepsis_signs",
+            "self_harm_thoughts",
+            "bladder_bowel_control",
+            "saddle_numbness",
+            "contractions_or_fluid",
+            "reduced_baby_movements",
+            "pre_eclampsia_signs",
+            "calf_pain_swelling",
+            "fever",
+            "fall_or_trauma",
+            "cannot_bear_weight",
+            "leg_numbness_weakness",
+            "wound_problem",
+            "severe_constant_pain",
+        }
+    ),
+}
+STR_FIELDS: dict[str, frozenset[str]] = {"stage": frozenset({"pregnant", "postpartum"})}
+BOOL_FIELDS = frozenset(
+    {
+        "down_side_of_leg",
+        "unstable",
+        "tight",
+        "wakes_at_night",
+        "limits_daily_life",
+        "exercising",
+        "improving",
+        "returning_to_sport",
+        "labral_tear",
+        "numbness_tingling",
+        "below_knee",
+    }
+)
+NUMERIC_FIELDS = frozenset({"weeks", "weeks_of_pain", "severity"})
+HELPER_ENTITIES = frozenset({"number", "duration"})
+INTERNAL_LABELS = frozenset({"_neg", "_unsure", "_break", "_ignore", "_norm"})
+CASE_FIELDS = frozenset(LIST_FIELDS) | frozenset(STR_FIELDS) | BOOL_FIELDS | NUMERIC_FIELDS
+
+# ---------------------------------------------------------------------------
+# Numbers and units
+# ---------------------------------------------------------------------------
+_ONES = {
+    "zero": 0,
+    "nil": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+}
+_TENS = {
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fourty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+}
+_VAGUE = {"couple": 2, "few": 3, "several": 3}
+_UNIT_WEEKS = {
+    **dict.fromkeys(["hour", "hours", "hr", "hrs", "h"], 1 / 168),
+    **dict.fromkeys(["day", "days", "d", "dy", "dys", "dayz"], 1 / 7),
+    **dict.fromkeys(
+        ["week", "weeks", "wk", "wks", "w", "wek", "weks", "weeek", "weeeks", "wkes"], 1.0
+    ),
+    **dict.fromkeys(["fortnight", "fortnights"], 2.0),
+    **dict.fromkeys(
+        [
+            "month",
+            "months",
+            "mo",
+            "mos",
+            "mth",
+            "mths",
+            "mnth",
+            "mnths",
+            "mon",
+            "monts",
+            "monthes",
+            "mnths",
+            "moth",
+            "moths",
+        ],
+        4.345,
+    ),
+    **dict.fromkeys(["year", "years", "yr", "yrs", "y", "yeras", "yeats"], 52.18),
+}
+_GLUED_UNIT_RE = re.compile(
+    r"^(\d{1,4}(?:[.,]\d{1,2})?)(wks|wk|weeks|week|w|days|day|d|mos|mo|mths|mth|months|month"
+    r"|yrs|yr|years|year|y|hrs|hr|hours|hour|h|c|f)$",
+    re.IGNORECASE,
+)
+_DIGIT_RE = re.compile(r"^\d{1,6}(?:[.,]\d{1,3})?$")
+_RANGE_RE = re.compile(r"^(\d{1,4}(?:[.,]\d)?)[-–~](\d{1,4}(?:[.,]\d)?)$")
+_SCORE_RE = re.compile(r"^(\d{1,2}(?:[.,]\d)?)(?:[-–](\d{1,2}(?:[.,]\d)?))?/10$")
+_ORD_RE = re.compile(r"^(\d{1,3})(?:st|nd|rd|th)$")
+_RANGE_WORDS = frozenset({"to", "or", "-", "–", "~"})
+
+# Same-length character clean-up (offsets stay valid).
+_CHAR_MAP = {
+    ord("\u2019"): "'",
+    ord("\u2018"): "'",
+    ord("\u02bc"): "'",
+    ord("\u00b4"): "'",
+    ord("`"): "'",
+    ord("\u201c"): '"',
+    ord("\u201d"): '"',
+    ord("\u2013"): "-",
+    ord("\u2014"): "-",
+    ord("\u00a0"): " ",
+    ord("\u2028"): " ",
+    ord("\u2029"): " ",
+}
+_BAD_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufeff]")
+_CANON_DETERMINERS = ("the", "this", "your", "their", "our")  # NORM -> "my"
+_LATERALITY = frozenset(
+    {"left", "right", "l", "r", "lhs", "rhs", "both", "sore", "bad", "painful", "affected", "other"}
+)
+_HYPHEN_IN_WORD_RE = re.compile(r"(?<=[^\W\d_])-(?=\w)")
+_NUMBER_START_RE = re.compile(r"^\d")
+_NUMBER_WORDS = frozenset(
+    [
+        "zero",
+        "nil",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+        "twenty",
+        "thirty",
+        "forty",
+        "fourty",
+        "fifty",
+        "sixty",
+        "seventy",
+        "eighty",
+        "ninety",
+        "a",
+        "an",
+        "couple",
+        "few",
+        "several",
+        "half",
+    ]
+)
+_APPROX = frozenset(
+    {
+        "about",
+        "around",
+        "maybe",
+        "like",
+        "probably",
+        "prob",
+        "just",
+        "only",
+        "roughly",
+        "say",
+        "approx",
+        "approximately",
+        "perhaps",
+        "guess",
+        "a",
+        "is",
+        "'s",
+        "be",
+        "at",
+        "to",
+        "than",
+    }
+)
+_PRONOUN_AFTER_NO = frozenset(
+    {"i", "it", "its", "it's", "that", "this", "she", "he", "we", "they", "there", "im"}
+)
+_NUMBER_LABELS_ID_RE = re.compile(r"^#(num|dur)(\*\d+(\.\d+)?)?$")
+
+
+_LAYERS = ("main", "num", "stage")
+# A span is only swallowed by a longer span of at least its priority: a red flag inside
+# "getting worse by the hour" (improving) survives; a near miss (_ignore) beats all.
+_PRIORITY = {"_ignore": 3, "red_flags": 2}
+
+
+@dataclass
+class _Cand:
+    """A candidate span from the ruler, with its value resolved."""
+
+    start: int
+    end: int
+    label: str
+    value: Any
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+# ---------------------------------------------------------------------------
+# Building
+# ---------------------------------------------------------------------------
+def pattern_files(pattern_dir: str | Path | None = None) -> list[Path]:
+    """List the pattern files, sorted by name.
+
+    Args:
+        pattern_dir: Folder of ``*.jsonl`` files; defaults to ``components/patterns``.
+
+    Returns:
+        The ``*.jsonl`` paths, sorted.
+    """
+    folder = Path(pattern_dir) if pattern_dir is not None else DEFAULT_PATTERN_DIR
+    return sorted(p for p in folder.glob("*.jsonl") if p.is_file())
+
+
+def load_patterns(pattern_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """Read and validate every pattern line.
+
+    Args:
+        pattern_dir: Folder of ``*.jsonl`` files; defaults to ``components/patterns``.
+
+    Returns:
+        The pattern dicts (``label``, ``pattern``, ``id``), in file order.
+
+    Raises:
+        ValueError: A line is not valid JSON or names an unknown label or value.
+    """
+    files = pattern_files(pattern_dir)
+    if not files:
+        raise ValueError(f"no *.jsonl pattern files in {pattern_dir or DEFAULT_PATTERN_DIR}")
+    out: list[dict[str, Any]] = []
+    for path in files:
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            where = f"{path.name}:{lineno}"
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{where}: invalid JSON ({exc})") from exc
+            _check_entry(entry, where)
+            out.append(
+                {"label": entry["label"], "pattern": entry["pattern"], "id": entry.get("id", "")}
+            )
+    return out
+
+
+def _check_entry(entry: Any, where: str) -> None:
+    """Validate one pattern line against the contract; raise ValueError if wrong."""
+    if not isinstance(entry, dict) or "label" not in entry or "pattern" not in entry:
+        raise ValueError(f"{where}: need an object with 'label' and 'pattern'")
+    label, pid, pat = entry["label"], str(entry.get("id", "")), entry["pattern"]
+    if not isinstance(pat, (str, list)) or not pat:
+        raise ValueError(f"{where}: 'pattern' must be a non-empty string or token list")
+    if label in LIST_FIELDS or label in STR_FIELDS:
+        allowed = LIST_FIELDS.get(label) or STR_FIELDS[label]
+        if pid not in allowed:
+            raise ValueError(f"{where}: {label} id must be one of {sorted(allowed)}, not {pid!r}")
+    elif label in BOOL_FIELDS:
+        if pid not in ("true", "false"):
+            raise ValueError(f"{where}: {label} id must be 'true' or 'false', not {pid!r}")
+    elif label in NUMERIC_FIELDS:
+        if not _NUMBER_LABELS_ID_RE.match(pid):
+            try:
+                float(pid)
+            except ValueError:
+                raise ValueError(f"{where}: {label} id must be a number or #num/#dur") from None
+    elif label == "_norm":
+        if not isinstance(pat, str) or " " in pat.strip() or not pid:
+            raise ValueError(f"{where}: _norm needs a one-word string pattern and an id")
+    elif label not in INTERNAL_LABELS:
+        raise ValueError(f"{where}: unknown label {label!r}")
+
+
+def build_nlp(pattern_dir: str | Path | None = None) -> Language:
+    """Build the rule pipeline from the pattern files.
+
+    Args:
+        pattern_dir: Folder of ``*.jsonl`` files; defaults to ``components/patterns``.
+
+    Returns:
+        A ``spacy.blank("en")`` pipeline with a ``span_ruler``; pass it to ``extract``.
+    """
+    entries = load_patterns(pattern_dir)
+    nlp = spacy.blank("en")
+    _install_norms(nlp, [e for e in entries if e["label"] == "_norm"])
+    ruler = nlp.add_pipe(
+        "span_ruler",
+        name=RULER_NAME,
+        config={
+            "spans_key": SPANS_KEY,
+            "annotate_ents": False,
+            "overwrite": True,
+            "validate": False,
+            "phrase_matcher_attr": "NORM",
+        },
+    )
+    patterns = []
+    for e in entries:
+        if e["label"] == "_norm":
+            continue
+        pat = e["pattern"]
+        if isinstance(pat, str):
+            pat = _compile_phrase(nlp, pat)
+        patterns.append({"label": e["label"], "pattern": pat, "id": str(e["id"])})
+    ruler.add_patterns(patterns)  # type: ignore[attr-defined]
+    digest = hashlib.sha1()
+    for path in pattern_files(pattern_dir):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    nlp.meta[META_KEY] = {"patterns_sha1": digest.hexdigest(), "n_patterns": len(entries)}
+    return nlp
+
+
+def _install_norms(nlp: Language, norm_entries: list[dict[str, Any]]) -> None:
+    """Spelling variants and determiners -> NORM, via the vocab's ``lexeme_norm`` table.
+
+    The table is saved by ``nlp.to_disk`` and re-installed by ``spacy.load``.
+    """
+    table: dict[str, str] = {}
+    pairs = [(w, "my") for w in _CANON_DETERMINERS]
+    pairs += [(str(e["pattern"]).strip().lower(), str(e["id"])) for e in norm_entries]
+    for word, canon in pairs:
+        if len(nlp.make_doc(word)) != 1:
+            raise ValueError(f"_norm pattern {word!r} is not a single token")
+        for variant in {word, word.capitalize(), word.title(), word.upper()}:
+            table[variant] = canon
+    lookups = nlp.vocab.lookups
+    if lookups.has_table("lexeme_norm"):
+        lookups.get_table("lexeme_norm").update(table)
+    else:
+        lookups.add_table("lexeme_norm", table)
+    nlp.vocab.lookups = lookups  # re-installs the NORM getter
+    for variant, canon in table.items():
+        nlp.vocab[variant].norm_ = canon  # lexemes that already exist
+
+
+def _compile_phrase(nlp: Language, phrase: str) -> str | list[dict[str, Any]]:
+    """A phrase stays a phrase (PhraseMatcher on NORM) unless the pre-pass changes it.
+
+    Hyphens between words become spaces ("period-like" == "period like"). Phrases with
+    numbers or a determiner + left/right are turned into NORM token patterns.
+    """
+    phrase = _HYPHEN_IN_WORD_RE.sub(" ", phrase.strip())
+    words = set(phrase.lower().split())
+    if not (words & (_NUMBER_WORDS | _LATERALITY) or any(c.isdigit() for c in phrase)):
+        return phrase  # nothing the pre-pass would change
+    plain = nlp.make_doc(phrase)
+    prepared = _prepare_doc(nlp, _clean(phrase))
+    if [t.norm_ for t in plain] == [t.norm_ for t in prepared]:
+        return phrase
+    return [
+        {"LOWER": t.lower_} if t.norm_ in ("#num", "#unit") else {"NORM": t.norm_} for t in prepared
+    ]
+
+
+# ---------------------------------------------------------------------------
+# Pre-pass: hyphens, left/right, numbers and units
+# ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=4096)
+def _fold_char(ch: str) -> str:
+    """NFKC-fold one character when it stays one character (full-width ３ -> 3)."""
+    folded = unicodedata.normalize("NFKC", ch)
+    return folded if len(folded) == 1 else ch
+
+
+def _clean(text: str) -> str:
+    """Same-length clean-up: curly quotes, dashes, control chars, lone surrogates, NFKC.
+
+    Every character maps to exactly one character, so offsets stay valid.
+    """
+    text = _BAD_CHARS_RE.sub(" ", text.translate(_CHAR_MAP))
+    if not text.isascii():
+        text = "".join(_fold_char(ch) for ch in text).translate(_CHAR_MAP)
+    return text
+
+
+def _unit_factor(tok: Any) -> float | None:
+    """Weeks per unit for a unit word token, else None."""
+    low = tok.lower_.rstrip("-")
+    return _UNIT_WEEKS.get(low, _UNIT_WEEKS.get(tok.norm_))
+
+
+def _digits(s: str) -> float:
+    if "," in s and len(s.split(",")[1]) == 3:  # thousands separator
+        return float(s.replace(",", ""))
+    return float(s.replace(",", "."))
+
+
+def _read_single(doc: Doc, i: int) -> tuple[float, int, bool] | None:
+    """Read one number at token i: (value, end, vague) or None."""
+    n = len(doc)
+    low = doc[i].lower_.rstrip("-") or doc[i].lower_
+    if _DIGIT_RE.match(low):
+        v, end = _digits(low), i + 1
+        # 31+2 (weeks+days) written without spaces
+        if (
+            end + 1 < n
+            and doc[end].text == "+"
+            and not doc[i].whitespace_
+            and not doc[end].whitespace_
+            and doc[end + 1].text.isdigit()
+            and int(doc[end + 1].text) < 7
+        ):
+            v, end = v + int(doc[end + 1].text) / 7, end + 2
+        return v, end, False
+    m = _RANGE_RE.match(low) or _SCORE_RE.match(low)
+    if m:
+        vals = [_digits(g) for g in m.groups() if g]
+        return max(vals), i + 1, False
+    m = _ORD_RE.match(low)
+    if m:
+        return float(m.group(1)), i + 1, False
+    if low in _TENS:
+        v, end = float(_TENS[low]), i + 1
+        if (
+            end < n
+            and doc[end].text == "-"
+            and end + 1 < n
+            and 0 < _ONES.get(doc[end + 1].lower_, 0) < 10
+        ):
+            v, end = v + _ONES[doc[end + 1].lower_], end + 2
+        elif end < n and 0 < _ONES.get(doc[end].lower_, 0) < 10:
+            v, end = v + _ONES[doc[end].lower_], end + 1
+        return v, end, False
+    if low in _ONES:
+        return float(_ONES[low]), i + 1, False
+    if low in ("a", "an"):
+        if i + 1 < n and doc[i + 1].lower_ in _VAGUE:
+            return float(_VAGUE[doc[i + 1].lower_]), i + 2, True
+        return 1.0, i + 1, True
+    if low in _VAGUE:
+        return float(_VAGUE[low]), i + 1, True
+    if low == "half" and i + 1 < n and doc[i + 1].lower_ in ("a", "an"):
+        return 0.5, i + 2, True
+    return None
+
+
+def _read_number(doc: Doc, i: int) -> tuple[float, int] | None:
+    """Read a number expression at token i (ranges, 'and a half', vague words)."""
+    first = _read_single(doc, i)
+    if first is None:
+        return None
+    v, end, vague = first
+    n = len(doc)
+    if end < n and doc[end].lower_ == "of" and vague:  # a couple of (weeks)
+        end += 1
+    low = [t.lower_ for t in doc[end : end + 3]]
+    if low[:3] == ["and", "a", "half"]:
+        v, end = v + 0.5, end + 3
+    elif low[:2] == ["and", "half"]:
+        v, end = v + 0.5, end + 2
+    if not vague and end + 1 < n and doc[end].lower_ in _RANGE_WORDS:
+        second = _read_single(doc, end + 1)
+        if second is not None and not second[2] and second[0] > v:
+            v, end = second[0], second[1]
+    if vague and (end >= n or _unit_factor(doc[end]) is None):
+        return None
+    return v, end
+
+
+def _merge_words(doc: Doc) -> None:
+    """Merge in-word hyphens ("butt-" "cheek") and my + left/right ("my left" hip).
+
+    The merged token keeps the first token's NORM.
+    """
+    spans: list[tuple[int, int, str]] = []
+    n, i = len(doc), 0
+    while i < n - 1:
+        tok, nxt = doc[i], doc[i + 1]
+        if (
+            nxt.text == "-"
+            and not tok.whitespace_
+            and not nxt.whitespace_
+            and i + 2 < n
+            and tok.is_alpha
+            and doc[i + 2].text[:1].isalnum()
+        ):
+            spans.append((i, i + 2, tok.norm_))
+            i += 2
+        elif (
+            tok.norm_ in ("my", "her", "his")
+            and nxt.lower_ in _LATERALITY
+            and (i + 2 >= n or doc[i + 2].norm_ not in ("side", "sides", "one", "-"))
+        ):
+            spans.append((i, i + 2, tok.norm_))
+            i += 2
+        else:
+            i += 1
+    if spans:
+        with doc.retokenize() as retok:
+            for s, e, norm in spans:
+                retok.merge(doc[s:e], attrs={"NORM": norm})
+
+
+def _prepare_doc(nlp: Language, text: str) -> Doc:
+    """Tokenize, then merge hyphens / left-right and numbers; mark numbers and units."""
+    doc = nlp.make_doc(text)
+    glued = [t for t in doc if t.text[:1].isdigit() and _GLUED_UNIT_RE.match(t.text)]
+    if glued:  # "6wks" -> "6" "wks"
+        with doc.retokenize() as retok:
+            for tok in glued:
+                m = _GLUED_UNIT_RE.match(tok.text)
+                retok.split(tok, [m.group(1), m.group(2)], heads=[(tok, 1), (tok, 1)])
+    if "-" in text or any(t.lower_ in _LATERALITY for t in doc):
+        _merge_words(doc)
+    found: list[tuple[int, int, float]] = []
+    i = 0
+    while i < len(doc):
+        low = doc[i].lower_
+        got = None
+        if _NUMBER_START_RE.match(low) or low.rstrip("-") in _NUMBER_WORDS:
+            got = _read_number(doc, i)
+        if got is None:
+            i += 1
+            continue
+        found.append((i, got[1], got[0]))
+        i = got[1]
+    values: dict[int, float] = {}
+    if found:
+        with doc.retokenize() as retok:
+            for s, e, v in found:
+                values[doc[s].idx] = v
+                if e - s > 1:
+                    retok.merge(doc[s:e])
+        for tok in doc:
+            if tok.idx in values:
+                tok.norm_ = "#num"
+                nxt = tok.i + 1
+                if nxt + 1 < len(doc) and doc[nxt].text == "-" and not tok.whitespace_:
+                    nxt += 1
+                if nxt < len(doc) and _unit_factor(doc[nxt]) is not None:
+                    doc[nxt].norm_ = "#unit"
+    doc.user_data["hip_numbers"] = values
+    return doc
+
+
+# ---------------------------------------------------------------------------
+# Extraction
+# ---------------------------------------------------------------------------
+def _unit_after(doc: Doc, i: int, end: int) -> Any:
+    """The #unit token right after number token i (a hyphen may sit between), or None."""
+    for nxt in doc[i + 1 : min(end, i + 3)]:
+        if nxt.norm_ == "#unit":
+            return nxt
+        if nxt.text != "-":
+            return None
+    return None
+
+
+def _number_in(doc: Doc, start: int, end: int) -> tuple[float, float | None, bool] | None:
+    """The number in doc[start:end]: (value, weeks per unit inside the span, unit follows).
+
+    Prefers the first number that has a unit inside the span ("my little one is 4 months").
+    """
+    values = doc.user_data.get("hip_numbers", {})
+    first = None
+    for tok in doc[start:end]:
+        if tok.norm_ == "#num" and tok.idx in values:
+            unit = _unit_after(doc, tok.i, end)
+            if unit is not None:
+                return values[tok.idx], _unit_factor(unit), True
+            if first is None:
+                first = (values[tok.idx], None, _unit_after(doc, tok.i, len(doc)) is not None)
+    return first
+
+
+def _round_num(v: float, ndigits: int = 2) -> int | float:
+    r = round(v, ndigits)
+    return int(r) if float(r).is_integer() else r
+
+
+def _span_value(doc: Doc, start: int, end: int, label: str, pid: str) -> Any:
+    """Resolve a span's value from its id; None means invalid (drop the span)."""
+    if label in INTERNAL_LABELS:
+        return pid
+    if label in BOOL_FIELDS:
+        return pid == "true"
+    if label not in NUMERIC_FIELDS:
+        return pid
+    m = _NUMBER_LABELS_ID_RE.match(pid)
+    if m:
+        got = _number_in(doc, start, end)
+        if got is None:
+            return None
+        v, factor, unit_follows = got
+        if m.group(1) == "dur":
+            if factor is None:
+                return None
+            v *= factor
+        elif label == "severity" and unit_follows:
+            return None  # "a 2 week thing": the number belongs to a duration
+        if m.group(2):
+            v *= float(m.group(2)[1:])
+    else:
+        v = float(pid)
+    if label == "severity":
+        iv = int(v + 0.5)
+        return iv if 0 <= iv <= 10 else None
+    if label == "weeks":
+        iv = int(v + 0.5)
+        pregnancy = any(
+            t.norm_ in ("pregnant", "along", "gestation", "trimester") for t in doc[start:end]
+        )
+        return iv if 0 <= iv <= (45 if pregnancy else 3000) else None
+    return _round_num(v) if 0 <= v <= 3000 else None
+
+
+def _layers(label: str) -> tuple[str, ...]:
+    if label == "_ignore":
+        return _LAYERS
+    if label in NUMERIC_FIELDS:
+        return ("num",)
+    if label in STR_FIELDS:
+        return ("stage",)
+    return ("main",)
+
+
+def _resolve_overlaps(cands: list[_Cand]) -> list[_Cand]:
+    """Within a layer, a span inside a longer one is dropped; identical spans all survive.
+
+    Partial overlaps both survive ("hard to get" + "get dressed"). ``_ignore`` spans
+    compete in every layer. Red flags are only swallowed by red flags or ``_ignore``.
+    """
+    layers: dict[str, list[_Cand]] = {name: [] for name in _LAYERS}
+    for c in sorted(cands, key=lambda c: (-c.length, c.start)):
+        for name in _layers(c.label):
+            kept = layers[name]
+            if not any(
+                k.start <= c.start
+                and c.end <= k.end
+                and k.length > c.length
+                and _PRIORITY.get(k.label, 1) >= _PRIORITY.get(c.label, 1)
+                for k in kept
+            ):
+                kept.append(c)
+    out = {id(c): c for name in _LAYERS for c in layers[name]}
+    return sorted(out.values(), key=lambda c: (c.start, c.end))
+
+
+def _is_break_token(tok: Any) -> bool:
+    return tok.is_punct and tok.text not in ("'", '"', "/", "&")
+
+
+def _negation_scope(doc: Doc, cue: _Cand, target: _Cand, breaks: set[int]) -> bool:
+    """True when cue scopes over target (target after cue, close, same clause)."""
+    if cue.end > target.start or target.start - cue.end > NEG_WINDOW:
+        return False
+    if (
+        cue.label == "_neg"
+        and cue.length == 1
+        and doc[cue.start].lower_ in ("no", "nope", "nah")
+        and cue.end < len(doc)
+        and doc[cue.end].lower_ in _PRONOUN_AFTER_NO
+    ):
+        return False  # "no it stays above the knee": an answer, not a determiner
+    for i in range(cue.end, target.start):
+        if i in breaks or _is_break_token(doc[i]):
+            return False
+    return True
+
+
+def _lone_one(doc: Doc, i: int) -> bool:
+    """'one' is a number answer only on its own ("one", "maybe one?"), not "the front one"."""
+    before = doc[i - 1] if i else None
+    after = doc[i + 1] if i + 1 < len(doc) else None
+    ok_before = before is None or before.is_punct or before.lower_ in _APPROX
+    ok_after = after is None or after.is_punct or after.lower_ in ("or", "to", "and")
+    return ok_before and ok_after
+
+
+def _entity(text: str, doc: Doc, start: int, end: int, name: str, value: Any) -> dict:
+    s, e = doc[start].idx, doc[end - 1].idx + len(doc[end - 1].text)
+    return {"entity": name, "value": value, "start": s, "end": e, "text": text[s:e]}
+
+
+def _apply_pipeline(nlp: Language, doc: Doc) -> Doc:
+    for _name, proc in nlp.pipeline:
+        doc = proc(doc)
+    return doc
+
+
+def _spans_key(nlp: Language) -> str:
+    for _name, proc in nlp.pipeline:
+        key = getattr(proc, "key", None)
+        if isinstance(key, str):
+            return key
+    return SPANS_KEY
+
+
+def _extract(nlp: Language, text: str) -> list[dict[str, Any]]:
+    original = text[:MAX_CHARS]
+    if not original.strip():
+        return []
+    doc = _apply_pipeline(nlp, _prepare_doc(nlp, _clean(original)))
+    cands: list[_Cand] = []
+    breaks: set[int] = set()
+    for span in doc.spans.get(_spans_key(nlp), []):
+        label, pid = span.label_, span.id_
+        if label == "_break":
+            breaks.add(span.start)
+            continue
+        value = _span_value(doc, span.start, span.end, label, pid)
+        if value is not None:
+            cands.append(_Cand(span.start, span.end, label, value))
+    kept = _resolve_overlaps(cands)
+
+    cues = [c for c in kept if c.label in ("_neg", "_unsure")]
+    results: list[tuple[int, int, str, Any]] = []
+    covered: set[int] = set()
+    for c in kept:
+        covered.update(range(c.start, c.end))
+        if c.label in INTERNAL_LABELS:
+            continue
+        scoping = [q for q in cues if _negation_scope(doc, q, c, breaks)]
+        value = c.value
+        if scoping:
+            cue = max(scoping, key=lambda q: q.end)
+            if cue.label == "_unsure":
+                if c.label == "red_flags":  # safety: "not sure if I'm bleeding" keeps the flag
+                    results.append((c.start, c.end, c.label, value))
+                continue
+            if c.label in BOOL_FIELDS:
+                value = not value
+            elif c.label in LIST_FIELDS or c.label in STR_FIELDS or c.label == "severity":
+                continue
+        results.append((c.start, c.end, c.label, value))
+
+    values = doc.user_data.get("hip_numbers", {})
+    for tok in doc:
+        if tok.norm_ != "#num" or tok.i in covered or tok.idx not in values:
+            continue
+        v = values[tok.idx]
+        nxt = tok.i + 1
+        if nxt < len(doc) and doc[nxt].text == "-" and nxt + 1 < len(doc):
+            if doc[nxt + 1].norm_ == "#unit":
+                nxt += 1
+        if nxt < len(doc) and doc[nxt].norm_ == "#unit" and nxt not in covered:
+            factor = _unit_factor(doc[nxt]) or 1.0
+            results.append((tok.i, nxt + 1, "duration", _round_num(v * factor)))
+        elif tok.lower_ != "one" or _lone_one(doc, tok.i):
+            results.append((tok.i, tok.i + 1, "number", _round_num(v, 3)))
+
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for start, end, name, value in sorted(results, key=lambda r: (r[0], r[1], r[2])):
+        key = (name, json.dumps(value))
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(_entity(original, doc, start, end, name, value))
+    return out
+
+
+def extract(nlp: Language, text: str) -> list[dict[str, Any]]:
+    """Extract case fields and helper entities from one message.
+
+    Args:
+        nlp: A pipeline from ``build_nlp`` (or ``spacy.load`` of one saved with to_disk).
+        text: The user's message; only the first ``MAX_CHARS`` characters are read.
+
+    Returns:
+        Entity dicts ``{"entity", "value", "start", "end", "text"}`` in text order, with
+        character offsets into ``text``. Never raises: on any error it logs and returns [].
+    """
+    if not isinstance(text, str) or not text:
+        return []
+    try:
+        return _extract(nlp, text)
+    except Exception:  # noqa: BLE001 - the bot must never crash on odd input
+        logger.exception("hip extractor failed on a message of %d chars", len(text))
+        return []

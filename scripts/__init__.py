@@ -1,0 +1,1 @@
+"""Operator scripts: the action server on loopback, conversation erasure and purge."""

@@ -1,0 +1,1 @@
+"""Conversation storage: the clinic's tracker store (see store/tracker_store.py)."""

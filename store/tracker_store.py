@@ -1,0 +1,281 @@
+"""The clinic's tracker store: Rasa's SQL store that fails loudly and can erase.
+
+Configured in endpoints.yml with the same keys as Rasa's `SQL` store::
+
+    tracker_store:
+      type: store.tracker_store.ClinicTrackerStore
+      dialect: "sqlite"          # or "postgresql"
+      db: "var/tracker.db"       # host, port, username, password, login_db, query
+      startup_wait: 30           # seconds to wait for the database at start-up
+
+Differences from `rasa.core.tracker_store.SQLTrackerStore`:
+
+- Start-up: the database is tried for `startup_wait` seconds, then the server stops
+  with an error (Rasa's own store retries forever; a failed import of a store makes
+  Rasa silently use memory, so import errors are re-raised as another type).
+- No silent switch to memory: Rasa wraps every store in `FailSafeTrackerStore`,
+  which logs and then keeps the conversation in memory when the database fails.
+  Importing this module makes that wrapper raise instead when it wraps this store:
+  the message is not handled (the patient gets an apology, see channels/health.py)
+  and nothing is kept anywhere but the database.
+- `check()` is a cheap query for the health check (channels/health.py).
+- Erasure: when the turn being saved ran `action_erase_conversation` and that action
+  set `erasure_confirmed` (it is only set when the patient confirmed), every stored
+  event of the conversation is deleted instead of saving; nothing is re-inserted, and
+  her next message starts a fresh conversation. `erase()` and `purge()` serve staff
+  (scripts/tracker_admin.py, `make forget`, `make purge`).
+- Errors never carry message text into logs (`hide_parameters`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterable, List
+
+import sqlalchemy as sa
+from rasa.core.brokers.broker import EventBroker
+from rasa.core.tracker_store import (
+    FailSafeTrackerStore,
+    SQLTrackerStore,
+    create_engine_kwargs,
+    is_postgresql_url,
+)
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, SessionStarted, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+logger = logging.getLogger(__name__)
+
+ERASE_ACTION = "action_erase_conversation"
+ERASE_SLOT = "erasure_confirmed"
+DEFAULT_STARTUP_WAIT = 30.0
+CONNECT_TIMEOUT = 5
+RETRY_SECONDS = 2.0
+
+
+class TrackerStoreUnavailable(RuntimeError):
+    """The tracker database cannot be reached (or the store cannot be built)."""
+
+
+def describe_error(error: BaseException) -> str:
+    """One short line about an error, without SQL parameters or message text."""
+    orig = getattr(error, "orig", None)
+    text = str(orig if orig is not None else error).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(orig or error).__name__}: {first[:200]}"
+
+
+def erasure_confirmed(tracker: DialogueStateTracker) -> bool:
+    """True when this turn ran the erase action and it confirmed the erasure."""
+    confirmed = ran = False
+    for event in reversed(tracker.events):
+        if isinstance(event, UserUttered):
+            break
+        if isinstance(event, SlotSet) and event.key == ERASE_SLOT and event.value is True:
+            confirmed = True
+        if isinstance(event, ActionExecuted) and event.action_name == ERASE_ACTION:
+            ran = True
+    return confirmed and ran
+
+
+class ClinicTrackerStore(SQLTrackerStore):
+    """SQL tracker store that never falls back to memory and can erase conversations."""
+
+    def __init__(
+        self,
+        domain: Domain | None = None,
+        dialect: str = "sqlite",
+        host: str | None = None,
+        port: int | None = None,
+        db: str = "rasa.db",
+        username: str | None = None,
+        password: str | None = None,
+        event_broker: EventBroker | None = None,
+        login_db: str | None = None,
+        query: Dict | None = None,
+        startup_wait: float = DEFAULT_STARTUP_WAIT,
+        **kwargs: Any,
+    ) -> None:
+        """Connects to the database, waiting at most `startup_wait` seconds.
+
+        Raises:
+            TrackerStoreUnavailable: the database cannot be reached or used.
+        """
+        try:
+            url = self.get_db_url(dialect, host, port, db, username, password, login_db, query)
+            self._wait_for_database(url, float(startup_wait))
+            super().__init__(
+                domain, dialect, host, port, db, username, password, event_broker,
+                login_db, query, **kwargs,
+            )  # fmt: skip
+            # Rasa's engine, again with stale-connection checks, a connect timeout and
+            # no SQL parameters (message text) in error messages.
+            url = self.engine.url
+            self.engine.dispose()
+            self.engine = _engine(url)
+            self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
+        except (ImportError, AttributeError) as error:
+            # Rasa would swallow these and silently use an in-memory store.
+            raise TrackerStoreUnavailable(f"cannot build the tracker store: {error}") from error
+        logger.info("Tracker store: %s database '%s' is reachable.", self.engine.name, db)
+
+    @staticmethod
+    def _wait_for_database(url: Any, seconds: float) -> None:
+        if str(url).startswith("sqlite") and getattr(url, "database", None):
+            folder = Path(url.database).expanduser().resolve().parent
+            if not folder.is_dir():
+                raise TrackerStoreUnavailable(f"tracker database folder '{folder}' does not exist")
+        engine = _engine(url)
+        deadline = time.monotonic() + max(seconds, 0.0)
+        try:
+            while True:
+                try:
+                    with engine.connect() as connection:
+                        connection.execute(sa.text("SELECT 1"))
+                    return
+                except sa.exc.SQLAlchemyError as error:
+                    if time.monotonic() >= deadline:
+                        message = (
+                            f"tracker database unreachable after {seconds:g} s: "
+                            f"{describe_error(error)}"
+                        )
+                        logger.error(message)
+                        raise TrackerStoreUnavailable(message) from error
+                    logger.warning("Waiting for the tracker database: %s", describe_error(error))
+                    time.sleep(RETRY_SECONDS)
+        finally:
+            engine.dispose()
+
+    def check(self) -> None:
+        """Runs a cheap query on the events table; raises if the database is unusable."""
+        table = self.SQLEvent.__table__
+        with self.engine.connect() as connection:
+            connection.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).all()
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Saves the new events, or erases the conversation if she confirmed erasure."""
+        if erasure_confirmed(tracker):
+            count = self.erase(tracker.sender_id)
+            logger.info("Erased a conversation at the patient's request (%d events).", count)
+            return
+        await super().save(tracker)
+
+    def erase(self, sender_id: str) -> int:
+        """Deletes every stored event of one conversation; returns how many."""
+        table = self.SQLEvent.__table__
+        with self.engine.begin() as connection:
+            result = connection.execute(table.delete().where(table.c.sender_id == sender_id))
+        return int(result.rowcount or 0)
+
+    def senders(self) -> List[str]:
+        """Every conversation id in the store."""
+        table = self.SQLEvent.__table__
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(table.c.sender_id).distinct()).all()
+        return sorted(row[0] for row in rows)
+
+    def purge(self, days: float, now: float | None = None, dry_run: bool = False) -> Dict[str, int]:
+        """Deletes what is older than `days` days.
+
+        A conversation with no event in that time is deleted whole. Of a conversation
+        still in use, earlier sessions older than that are deleted and its current
+        session is kept whole.
+
+        Args:
+            days: the retention period in days (>= 0).
+            now: the current time (seconds since the epoch; for tests).
+            dry_run: count only, delete nothing.
+
+        Returns:
+            {"conversations": deleted whole, "events": events deleted in all}.
+        """
+        if not days >= 0:
+            raise ValueError("days must be a number >= 0")
+        cutoff = (time.time() if now is None else now) - days * 86400
+        with self.engine.connect() as connection, connection.begin() as transaction:
+            counts = self._purge(connection, cutoff)
+            if dry_run:
+                transaction.rollback()
+        return counts
+
+    def _purge(self, connection: Any, cutoff: float) -> Dict[str, int]:
+        table = self.SQLEvent.__table__
+        stale = connection.execute(
+            sa.select(table.c.sender_id)
+            .group_by(table.c.sender_id)
+            .having(sa.func.max(table.c.timestamp) < cutoff)
+        ).all()
+        stale_ids = [row[0] for row in stale]
+        deleted = 0
+        for chunk in _chunks(stale_ids, 500):
+            result = connection.execute(table.delete().where(table.c.sender_id.in_(chunk)))
+            deleted += int(result.rowcount or 0)
+        # Conversations still in use: sessions before the current one, if old enough.
+        older = table.alias("older")
+        latest_start = (
+            sa.select(sa.func.max(older.c.timestamp))
+            .where(
+                older.c.sender_id == table.c.sender_id,
+                older.c.type_name == SessionStarted.type_name,
+            )
+            .scalar_subquery()
+        )
+        result = connection.execute(
+            table.delete().where(table.c.timestamp < cutoff, table.c.timestamp < latest_start)
+        )
+        deleted += int(result.rowcount or 0)
+        return {"conversations": len(stale_ids), "events": deleted}
+
+
+def _chunks(items: List[str], size: int) -> Iterable[List[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _engine(url: Any) -> sa.engine.Engine:
+    kwargs = create_engine_kwargs(url)
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    if is_postgresql_url(url):
+        connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT)
+    elif str(url).startswith("sqlite"):
+        connect_args.setdefault("timeout", 15)
+    return sa.create_engine(
+        url, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args, **kwargs
+    )
+
+
+def _wrapped(store: Any) -> Any:
+    for _ in range(5):
+        inner = getattr(store, "_tracker_store", None)
+        if inner is None:
+            break
+        store = inner
+    return store
+
+
+def _strict(original: Any) -> Any:
+    def on_error(self: FailSafeTrackerStore, error: Exception) -> None:
+        if not isinstance(_wrapped(self), ClinicTrackerStore):
+            return original(self, error)
+        message = describe_error(error)
+        logger.error(
+            "Tracker database error (%s): this message is not handled and nothing is "
+            "kept in memory instead.",
+            message,
+        )
+        raise TrackerStoreUnavailable(message) from error
+
+    on_error.clinic_strict = True  # type: ignore[attr-defined]
+    return on_error
+
+
+def _install_no_memory_fallback() -> None:
+    for name in ("on_tracker_store_error", "on_tracker_store_retrieve_error"):
+        original = getattr(FailSafeTrackerStore, name)
+        if not getattr(original, "clinic_strict", False):
+            setattr(FailSafeTrackerStore, name, _strict(original))
+
+
+_install_no_memory_fallback()

@@ -1,0 +1,124 @@
+"""Conversation behaviours through the REST channel: interruptions, corrections, restarts."""
+
+import uuid
+
+from tests.integration.dialogue import run_dialogue
+
+PIRIFORMIS = "stabbing pain in my glute when I sit, 25 weeks pregnant"
+SHORT_ANSWERS = {"red_flags": "none of these", "severity": "4", "weeks_of_pain": "1 week"}
+
+
+def new_sender(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def texts(reply):
+    return [m.get("text", "") for m in reply]
+
+
+def test_red_flag_inside_an_answer_interrupts_at_once_and_alone(servers):
+    sender = new_sender("rf")
+    servers.say(sender, "my hip hurts, I'm 30 weeks pregnant")
+    servers.say(sender, "none of these")
+    assert servers.tracker(sender)["slots"]["requested_slot"] == "locations"
+    reply = servers.say(sender, "it's on the side, and I'm bleeding")
+    first = texts(reply)[0]
+    assert "urgent medical help" in first and "999" in first
+    assert "Here's what you told me" not in first
+    slots = servers.tracker(sender)["slots"]
+    assert slots["triage"]["urgency"] == "emergency"
+    assert slots["triage"]["red_flags"] == ["heavy_bleeding"]
+    assert slots["locations"] == ["side"]
+    assert slots["requested_slot"] is None  # the interview stopped
+
+
+def test_negated_red_flags_raise_nothing(servers):
+    sender = new_sender("neg")
+    reply = servers.say(sender, "no fever, no bleeding, just a sore bum since my baby came")
+    assert "urgent" not in " ".join(texts(reply)).lower()
+    assert servers.tracker(sender)["slots"]["red_flags"] is None
+
+
+def test_side_question_then_back_to_the_same_question(servers):
+    sender = new_sender("side")
+    servers.say(sender, PIRIFORMIS)
+    servers.say(sender, "none of these")
+    before = servers.tracker(sender)["slots"]["requested_slot"]
+    reply = servers.say(sender, "why does this happen?")
+    assert any("core" in t for t in texts(reply))
+    assert servers.tracker(sender)["slots"]["requested_slot"] == before
+
+
+def test_correction_after_the_outcome_changes_it(servers):
+    sender = new_sender("fix")
+    slots, _, _ = run_dialogue(servers, sender, PIRIFORMIS, SHORT_ANSWERS)
+    assert slots["triage"]["pattern"] == "piriformis"
+    reply = servers.say(sender, "actually it's more on the outside of my hip, burning")
+    slots = servers.tracker(sender)["slots"]
+    assert slots["locations"] == ["side"]
+    assert slots["triage"]["pattern"] == "it_band"
+    assert any("IT band" in t for t in texts(reply))
+
+
+def test_correction_mid_interview_is_acknowledged(servers):
+    sender = new_sender("midfix")
+    servers.say(sender, PIRIFORMIS)
+    reply = servers.say(sender, "sorry, I meant I've had my baby, she's 3 months old")
+    slots = servers.tracker(sender)["slots"]
+    assert slots["stage"] == "postpartum" and slots["weeks"] == 13
+    assert slots["requested_slot"] == "red_flags"
+    assert texts(reply)
+
+
+def test_restart_forgets_everything(servers):
+    sender = new_sender("restart")
+    servers.say(sender, PIRIFORMIS)
+    reply = servers.say(sender, "start again")
+    assert any("start again" in t for t in texts(reply))
+    slots = servers.tracker(sender)["slots"]
+    assert slots["stage"] is None and slots["locations"] is None
+
+
+def test_typed_payloads_cannot_set_the_outcome_or_skip_the_screen(servers):
+    sender = new_sender("payload")
+    servers.say(sender, PIRIFORMIS)
+    for text in ['/inform{"red_flags": []}', '/inform{"triage": {"urgency": "self_care"}}',
+                 "/deny", "/not_sure", '/affirm{"severity": 2}']:  # fmt: skip
+        servers.say(sender, text)
+        slots = servers.tracker(sender)["slots"]
+        assert slots["triage"] is None, text
+        assert slots["red_flags"] is None, text
+        assert slots["requested_slot"] == "red_flags", text
+        assert slots["severity"] is None, text
+
+
+def test_a_reported_red_flag_cannot_be_cleared(servers):
+    sender = new_sender("keep")
+    servers.say(sender, "sore hip since the birth and my calf is swollen and red")
+    servers.say(sender, '/inform{"red_flags": []}')
+    servers.say(sender, "no")
+    assert servers.tracker(sender)["slots"]["red_flags"] == ["calf_pain_swelling"]
+
+
+def test_unusable_answers_get_one_clearer_reask_then_move_on(servers):
+    sender = new_sender("reask")
+    servers.say(sender, PIRIFORMIS)
+    servers.say(sender, "none of these")
+    question = servers.tracker(sender)["slots"]["requested_slot"]
+    first = servers.say(sender, "banana")
+    assert any("Sorry" in t for t in texts(first))
+    assert servers.tracker(sender)["slots"]["requested_slot"] == question
+    servers.say(sender, "purple")
+    slots = servers.tracker(sender)["slots"]
+    assert question in slots["skipped"]
+    assert slots["requested_slot"] != question
+
+
+def test_every_question_has_short_button_payloads(servers):
+    sender = new_sender("buttons")
+    replies = [servers.say(sender, "my hip hurts")]
+    for answer in ["yes", "I'm pregnant", "first trimester", "front of my hip"]:
+        replies.append(servers.say(sender, answer))
+    buttons = [b for reply in replies for m in reply for b in m.get("buttons", [])]
+    assert buttons
+    assert all(len(b["payload"].encode()) < 64 for b in buttons)

@@ -1,0 +1,379 @@
+"""Faults: action server down or hung, Rasa killed mid-interview, tracker database
+unreachable at start or during a conversation, a custom store that fails to import.
+
+Red flags still get the urgent advice first, other turns get a short apology with the
+clinic's phone number, nothing acknowledged is lost, and a broken database is loud
+(health check 503, ERROR in the log), never a silent switch to memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from actions import clinic as clinic_settings
+from tests.integration.dialogue import run_dialogue
+from tests.integration.servers import MODEL, Servers, free_port, running_servers
+from tests.test_tracker_store import Postgres, postgres_missing
+
+ACTION_TIMEOUT = 3  # seconds (ACTION_SERVER_TIMEOUT), so the hung-server test is quick
+CLINIC_STORE = (
+    "tracker_store:\n  type: store.tracker_store.ClinicTrackerStore\n"
+    '  dialect: sqlite\n  db: "{workdir}/t.db"\n  startup_wait: 2\n'
+)
+OPENING = "my hip hurts on the outside"
+ANSWERS = {
+    "red_flags": "none of these",
+    "stage": "I'm pregnant",
+    "weeks": "24 weeks",
+    "down_side_of_leg": "no",
+    "numbness_tingling": "no",
+    "below_knee": "no",
+    "severity": "about 5",
+    "wakes_at_night": "no",
+    "weeks_of_pain": "2 weeks",
+    "labral_tear": "no",
+}
+SAID: list[str] = []
+INJECTED: dict[str, int] = {}
+
+
+def injected(kind: str) -> None:
+    INJECTED[kind] = INJECTED.get(kind, 0) + 1
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    if not MODEL.exists():
+        pytest.fail(f"{MODEL} is missing: run `make train` first")
+    env = {"ACTION_SERVER_TIMEOUT": str(ACTION_TIMEOUT)}
+    with running_servers(tracker_store=CLINIC_STORE, env=env) as running:
+        yield running
+    print(f"\nfaults injected: {INJECTED}")
+
+
+def say(servers, sender: str, text: str) -> list[dict]:
+    SAID.append(text)
+    return servers.say(sender, text)
+
+
+def texts(reply: list[dict]) -> list[str]:
+    return [m.get("text", "") for m in reply]
+
+
+def health(servers) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"{servers.url}/webhooks/health/", timeout=15) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def is_apology(text: str) -> bool:
+    phone = clinic_settings.settings()["phone"]
+    return text.startswith("Sorry, something went wrong on my side") and phone in text
+
+
+def slots(servers, sender: str) -> dict:
+    return servers.tracker(sender)["slots"]
+
+
+def user_texts(servers, sender: str) -> list[str]:
+    return [e["text"] for e in servers.tracker(sender)["events"] if e["event"] == "user"]
+
+
+def at_stage_question(servers, sender: str) -> None:
+    say(servers, sender, OPENING)
+    say(servers, sender, "none of these")
+    assert slots(servers, sender)["requested_slot"] == "stage"
+
+
+def finish(servers, sender: str) -> dict:
+    """Answers whatever is asked until the outcome; returns the final slots."""
+    for _ in range(30):
+        current = slots(servers, sender)
+        if current.get("triage"):
+            return current
+        requested = current["requested_slot"]
+        assert requested, f"no question and no outcome: {current}"
+        say(servers, sender, ANSWERS.get(requested, "not sure"))
+    raise AssertionError("no outcome after 30 turns")
+
+
+def test_health_check_is_ok(fleet):
+    assert health(fleet) == (200, {"status": "ok", "tracker_store": "ok"})
+    with urllib.request.urlopen(f"{fleet.url}/webhooks/health", timeout=15) as response:
+        assert response.status == 200
+
+
+def test_action_server_down_apologises_keeps_red_flags_and_resumes(fleet):
+    sender = f"down-{uuid.uuid4().hex[:8]}"
+    at_stage_question(fleet, sender)
+    fleet.stop_actions(kill=True)
+    injected("action server killed")
+    try:
+        reply = say(fleet, sender, "I'm pregnant")
+        assert len(reply) == 1 and is_apology(reply[0]["text"]), texts(reply)
+        assert slots(fleet, sender)["stage"] is None, "nothing half-done"
+        assert slots(fleet, sender)["requested_slot"] == "stage"
+
+        reply = say(fleet, sender, "why does this happen")
+        assert is_apology(reply[-1]["text"]), texts(reply)
+
+        reply = say(fleet, sender, "I have a fever")
+        assert reply[0]["text"].startswith("⚠️"), "urgent advice first, from the domain"
+        assert is_apology(reply[-1]["text"]), texts(reply)
+        assert sum(is_apology(t) for t in texts(reply)) == 1, "one apology per turn"
+        assert "fever" in slots(fleet, sender)["red_flags"], "the red flag is kept"
+
+        other = f"down-new-{uuid.uuid4().hex[:8]}"
+        reply = say(fleet, other, "hello")
+        assert reply and reply[0]["text"].startswith("Hi,"), "a new conversation still starts"
+    finally:
+        fleet.start_actions()
+    # Back: she repeats her answer and the interview carries on where it was.
+    say(fleet, sender, "I'm pregnant")
+    current = slots(fleet, sender)
+    assert current["stage"] == "pregnant" and current["requested_slot"] == "weeks", current
+    final = finish(fleet, sender)
+    assert final["triage"]["urgency"] == "urgent", "the fever reported while down counts"
+    assert "fever" in final["triage"]["red_flags"]
+    said = user_texts(fleet, sender)
+    assert said[:2] == [OPENING, "none of these"] and "I have a fever" in said
+
+
+def test_action_server_down_emergency_still_gets_the_urgent_advice(fleet):
+    sender = f"down-emergency-{uuid.uuid4().hex[:8]}"
+    at_stage_question(fleet, sender)
+    fleet.stop_actions(kill=True)
+    injected("action server killed")
+    try:
+        reply = say(fleet, sender, "I'm bleeding heavily")
+        assert reply[0]["text"].startswith("⚠️ This needs urgent medical help now"), texts(reply)
+        assert "999" in reply[0]["text"]
+        assert is_apology(reply[-1]["text"])
+        assert "heavy_bleeding" in slots(fleet, sender)["red_flags"]
+        # Before the interview too.
+        other = f"down-emergency-first-{uuid.uuid4().hex[:8]}"
+        reply = say(fleet, other, "I fell down the stairs and I'm bleeding")
+        assert reply[0]["text"].startswith("⚠️ This needs urgent medical help now"), texts(reply)
+    finally:
+        fleet.start_actions()
+
+
+def test_hung_action_server_times_out_with_the_apology(fleet):
+    sender = f"hung-{uuid.uuid4().hex[:8]}"
+    at_stage_question(fleet, sender)
+    os.kill(fleet.actions_proc.pid, signal.SIGSTOP)
+    injected("action server hung (SIGSTOP)")
+    try:
+        started = time.monotonic()
+        reply = say(fleet, sender, "I'm pregnant")
+        took = time.monotonic() - started
+        assert is_apology(reply[-1]["text"]), texts(reply)
+        assert took < 4 * ACTION_TIMEOUT + 5, took
+        reply = say(fleet, sender, "I have chest pain and can't breathe")
+        assert reply[0]["text"].startswith("⚠️"), texts(reply)
+    finally:
+        os.kill(fleet.actions_proc.pid, signal.SIGCONT)
+    say(fleet, sender, "I'm pregnant")
+    assert slots(fleet, sender)["stage"] == "pregnant"
+
+
+def test_rasa_killed_between_turns_loses_nothing(fleet):
+    sender = f"kill-{uuid.uuid4().hex[:8]}"
+    at_stage_question(fleet, sender)
+    say(fleet, sender, "I'm pregnant")
+    say(fleet, sender, "24 weeks")
+    before = fleet.tracker(sender)
+    fleet.stop_rasa(kill=True)
+    injected("Rasa server killed (SIGKILL) between turns")
+    fleet.start_rasa()
+    after = fleet.tracker(sender)
+    assert after["slots"] == before["slots"]
+    assert after["events"] == before["events"]
+    final = finish(fleet, sender)
+    assert final["stage"] == "pregnant" and final["weeks"] == 24 and final["triage"]
+
+
+def test_rasa_killed_during_a_turn_leaves_a_consistent_conversation(fleet):
+    sender = f"kill-mid-{uuid.uuid4().hex[:8]}"
+    at_stage_question(fleet, sender)
+    before = fleet.tracker(sender)
+    errors: list[Exception] = []
+
+    def send() -> None:
+        try:
+            fleet.say(sender, "I'm pregnant")
+        except Exception as error:  # the connection dies with the server
+            errors.append(error)
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    time.sleep(0.05)
+    fleet.stop_rasa(kill=True)
+    injected("Rasa server killed (SIGKILL) during a turn")
+    thread.join(timeout=60)
+    fleet.start_rasa()
+    after = fleet.tracker(sender)
+    if after["events"] == before["events"]:  # the turn never committed: she sends it again
+        say(fleet, sender, "I'm pregnant")
+        after = fleet.tracker(sender)
+    assert after["events"][: len(before["events"])] == before["events"], "history intact"
+    assert after["slots"]["stage"] == "pregnant"
+    assert after["slots"]["requested_slot"] == "weeks"
+    assert finish(fleet, sender)["triage"]
+
+
+def break_sqlite(path: Path) -> Path:
+    moved = path.with_name(path.name + ".moved")
+    path.rename(moved)
+    path.mkdir()
+    return moved
+
+
+def test_database_unreachable_during_a_conversation_is_loud_and_never_memory(fleet):
+    sender = f"db-down-{uuid.uuid4().hex[:8]}"
+    at_stage_question(fleet, sender)
+    before = fleet.tracker(sender)
+    db = fleet.workdir / "t.db"
+    moved = break_sqlite(db)
+    injected("tracker database unreachable (SQLite file replaced)")
+    try:
+        status, body = health(fleet)
+        assert status == 503 and body["status"] == "error" and body["error"], body
+        reply = say(fleet, sender, "I'm pregnant")
+        assert len(reply) == 1 and is_apology(reply[0]["text"]), texts(reply)
+        reply = say(fleet, f"db-down-new-{uuid.uuid4().hex[:8]}", "hello")
+        assert len(reply) == 1 and is_apology(reply[0]["text"]), "no conversation in memory"
+    finally:
+        db.rmdir()
+        moved.rename(db)
+    assert health(fleet)[0] == 200
+    log = (fleet.workdir / "rasa.log").read_text(errors="replace")
+    assert "ERROR" in log and "Tracker database error" in log
+    assert "Falling back to use the 'InMemoryTrackerStore'" not in log
+    after = fleet.tracker(sender)
+    assert after["events"] == before["events"], "the outage turn was kept nowhere"
+    say(fleet, sender, "I'm pregnant")
+    assert slots(fleet, sender)["requested_slot"] == "weeks"
+
+
+def start_rasa_only(workdir: Path, tracker_store: str) -> Servers:
+    servers = Servers(workdir, tracker_store=tracker_store)
+    servers.write_endpoints()
+    servers.start_rasa(wait=False)
+    return servers
+
+
+def wait_exit(proc, seconds: float) -> int | None:
+    try:
+        return proc.wait(timeout=seconds)
+    except Exception:
+        return None
+
+
+@pytest.mark.parametrize("where", ["sqlite_missing_folder", "postgresql_closed_port"])
+def test_database_unreachable_at_start_stops_the_server_loudly(where):
+    section = {
+        "sqlite_missing_folder": CLINIC_STORE.replace("{workdir}/t.db", "{workdir}/no/t.db"),
+        "postgresql_closed_port": (
+            "tracker_store:\n  type: store.tracker_store.ClinicTrackerStore\n"
+            f"  dialect: postgresql\n  url: 127.0.0.1\n  port: {free_port()}\n"
+            "  db: rasa\n  username: postgres\n  startup_wait: 2\n"
+        ),
+    }[where]
+    injected(f"tracker database unreachable at start ({where})")
+    with tempfile.TemporaryDirectory() as tmp:
+        servers = start_rasa_only(Path(tmp), section)
+        try:
+            code = wait_exit(servers.rasa_proc, 120)
+            log = (Path(tmp) / "rasa.log").read_text(errors="replace")
+            assert code not in (None, 0), f"the server kept running without its database: {log}"
+            assert "TrackerStoreUnavailable" in log, log[-3000:]
+            with pytest.raises(OSError):
+                urllib.request.urlopen(f"{servers.url}/webhooks/health/", timeout=5)
+        finally:
+            servers.stop()
+
+
+def test_a_store_that_fails_to_import_fails_the_health_check():
+    section = "tracker_store:\n  type: store.tracker_stor.ClinicTrackerStore\n  db: x.db\n"
+    injected("tracker store module path misspelt (Rasa falls back to memory)")
+    with tempfile.TemporaryDirectory() as tmp:
+        servers = start_rasa_only(Path(tmp), section)
+        try:
+            deadline = time.monotonic() + 120
+            status, body = 0, {}
+            while time.monotonic() < deadline:
+                try:
+                    status, body = health(servers)
+                except OSError:
+                    status = 0
+                if status and body.get("error") != "the model and tracker store are not loaded yet":
+                    break
+                time.sleep(1)
+            assert servers.rasa_proc.poll() is None
+            assert status == 503, body
+            assert "InMemoryTrackerStore" in body["error"]
+        finally:
+            servers.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres_fleet():
+    reason = postgres_missing()
+    if reason:
+        pytest.skip(reason)
+    pg = Postgres().start()
+    try:
+        env = {"ACTION_SERVER_TIMEOUT": str(ACTION_TIMEOUT)}
+        with running_servers(tracker_store=pg.endpoints_section(startup_wait=5), env=env) as s:
+            s.postgres = pg
+            yield s
+    finally:
+        pg.remove()
+
+
+def test_logs_of_the_faults_contain_no_message_text(fleet):
+    for name in ("rasa.log", "actions.log"):
+        log = (fleet.workdir / name).read_text(errors="replace")
+        for text in {t for t in SAID if len(t) >= 12}:
+            assert text not in log, f"{name} contains {text!r}"
+
+
+def test_postgresql_down_during_a_conversation_and_back(postgres_fleet):
+    servers = postgres_fleet
+    sender = f"pg-{uuid.uuid4().hex[:8]}"
+    at_stage_question(servers, sender)
+    before = servers.tracker(sender)
+    servers.postgres.stop()
+    injected("PostgreSQL stopped during a conversation")
+    try:
+        status, body = health(servers)
+        assert status == 503, body
+        reply = say(servers, sender, "I'm pregnant")
+        assert len(reply) == 1 and is_apology(reply[0]["text"]), texts(reply)
+    finally:
+        servers.postgres.start()
+    deadline = time.monotonic() + 30
+    while health(servers)[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert health(servers)[0] == 200
+    assert servers.tracker(sender)["events"] == before["events"]
+    say(servers, sender, "I'm pregnant")
+    assert slots(servers, sender)["requested_slot"] == "weeks"
+    final, _, _ = run_dialogue(servers, f"pg-full-{uuid.uuid4().hex[:8]}", OPENING, ANSWERS)
+    assert final["triage"]
+    log = (servers.workdir / "rasa.log").read_text(errors="replace")
+    assert "Tracker database error" in log
