@@ -81,11 +81,11 @@ rules-report: $(STAMP)
 	$(BIN)/python -m actions.triage.report
 
 actions: $(STAMP)
-	$(RASA) run actions --port $(ACTIONS_PORT)
+	$(BIN)/python scripts/action_server.py --port $(ACTIONS_PORT)
 
 actions-bg: $(STAMP)
 	@mkdir -p var
-	@TRIAGE_DEBUG=$(DEBUG) $(RASA) run actions --port $(ACTIONS_PORT) > var/actions.log 2>&1 & echo $$! > var/actions.pid
+	@TRIAGE_DEBUG=$(DEBUG) $(BIN)/python scripts/action_server.py --port $(ACTIONS_PORT) > var/actions.log 2>&1 & echo $$! > var/actions.pid
 	@for i in $$(seq 1 60); do curl -sf http://127.0.0.1:$(ACTIONS_PORT)/health >/dev/null && exit 0; sleep 0.5; done; \
 	  echo "action server did not start; see var/actions.log"; exit 1
 

@@ -30,9 +30,8 @@ BASE_ENV = {
 # What the servers need from the working tree, copied once per run so that both
 # configurations train and serve the very same files while others edit the tree:
 # the top-level YAML files, the training data, every top-level Python package
-# (actions, components, custom channels and stores), the held-out NLU set, and
-# bench/speedups.py (a measurement aid some variants list).
-SNAPSHOT_EXTRA = ["data", "tests/nlu_heldout.yml", "bench/__init__.py", "bench/speedups.py"]
+# (actions, components, custom channels and stores) and the held-out NLU set.
+SNAPSHOT_EXTRA = ["data", "tests/nlu_heldout.yml", "bench/__init__.py"]
 
 
 def env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -36,7 +36,10 @@ def _met(ok: bool | None) -> str:
     return "n/a" if ok is None else ("yes" if ok else "**no**")
 
 
-def rows(ours: dict[str, Any], base: dict[str, Any], levels: list[int]) -> list[list[str]]:
+def rows(
+    ours: dict[str, Any], base: dict[str, Any], levels: list[int],
+    paced: list[int] | None = None, think: float = 0.0,
+) -> list[list[str]]:  # fmt: skip
     """Table rows: metric, ours, default, ours/default, target, met."""
     out: list[list[str]] = []
 
@@ -58,7 +61,10 @@ def rows(ours: dict[str, Any], base: dict[str, Any], levels: list[int]) -> list[
     add("Rasa server RSS, after the load (MiB)", "memory.rasa_after_load.rss", 0,
         "< 1 GB", lambda a, b: a < TARGET_RSS_MIB)  # fmt: skip
     add("Action server RSS, after the load (MiB)", "memory.actions_after_load.rss", 0)
-    for level in levels:
+    series = [("load", level, "") for level in levels] + [
+        ("paced", level, f", pausing {think:g} s") for level in paced or []
+    ]
+    for key, level, how in series:
         for pct in ("p50", "p95", "p99"):
             target, check = "", None
             if pct == "p95":
@@ -68,9 +74,9 @@ def rows(ours: dict[str, Any], base: dict[str, Any], levels: list[int]) -> list[
                 def check(a: float, b: float | None, limit: float | None = limit) -> bool:
                     return (b is None or a <= 0.5 * b) and (limit is None or a < limit)
 
-            add(f"Turn latency {pct} at {level} conv. (ms)", f"load.{level}.median.{pct}", 1,
-                target, check)  # fmt: skip
-        add(f"Throughput at {level} conv. (turns/s)", f"load.{level}.median.throughput", 1)
+            add(f"Turn latency {pct} at {level} conv.{how} (ms)", f"{key}.{level}.median.{pct}",
+                1, target, check)  # fmt: skip
+        add(f"Throughput at {level} conv.{how} (turns/s)", f"{key}.{level}.median.throughput", 1)
     last = levels[-1]
     add(f"Rasa server CPU per turn at {last} conv. (ms)",
         f"load.{last}.median.server_cpu_ms_per_turn", 1)  # fmt: skip
@@ -135,6 +141,13 @@ def notes(run: dict[str, Any], results: dict[str, Any]) -> list[str]:
             if reps.get("think")
             else "no pause between turns (closed loop: N conversations keep N turns in "
             "flight, far more load than N patients who read and type)."
+        )
+        + (
+            f' Rows marked "pausing": the same, with a pause of '
+            f"{reps.get('paced_think', 0):g} s on average before each answer (a patient "
+            f"reading and tapping), each repeat bounded to {reps.get('paced_seconds', 0):.0f} s."
+            if reps.get("paced_levels")
+            else ""
         ),
         "- Intent F1: weighted over intents, end-to-end intent (fallback and red-flag override "
         "included). Entity F1: value-level (entity, value) matching, micro, computed by "
@@ -187,7 +200,16 @@ def render(run: dict[str, Any], out_dir: Path) -> str:
     md = [
         f"# Benchmark: our configuration vs Rasa's default ({run['profile']})",
         "",
-        markdown_table(header, rows(ours, base, levels)),
+        markdown_table(
+            header,
+            rows(
+                ours,
+                base,
+                levels,
+                run["settings"].get("paced_levels"),
+                run["settings"].get("paced_think", 0.0),
+            ),  # fmt: skip
+        ),
         "",
         *notes(run, results),
         "",
@@ -243,20 +265,23 @@ def chart(run: dict[str, Any], path: Path) -> None:
 
     results = run["results"]
     names = [n for n in ("ours", "default") if n in results] or list(results)[:2]
-    levels = run["settings"]["levels"]
+    series = [("load", lv, f"{lv} conv.") for lv in run["settings"]["levels"]] + [
+        ("paced", lv, f"{lv} conv.,\npausing {run['settings'].get('paced_think', 0):g} s")
+        for lv in run["settings"].get("paced_levels") or []
+    ]
     colors = {"ours": "#2a7ab0", "default": "#c8553d"}
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [2, 1]})
     width = 0.8 / (len(names) * 3)
     pcts = ("p50", "p95", "p99")
     for i, name in enumerate(names):
         for j, pct in enumerate(pcts):
-            xs = [k + (i * 3 + j - (len(names) * 3 - 1) / 2) * width for k in range(len(levels))]
-            ys = [_get(results[name], f"load.{lv}.median.{pct}") or 0 for lv in levels]
+            xs = [k + (i * 3 + j - (len(names) * 3 - 1) / 2) * width for k in range(len(series))]
+            ys = [_get(results[name], f"{key}.{lv}.median.{pct}") or 0 for key, lv, _ in series]
             ax1.bar(xs, ys, width, color=colors.get(name), alpha=0.45 + 0.25 * j,
                     label=f"{name} {pct}")  # fmt: skip
     ax1.axhline(50, color="grey", lw=0.8, ls=":")
     ax1.axhline(250, color="grey", lw=0.8, ls="--")
-    ax1.set_xticks(range(len(levels)), [f"{lv} conv." for lv in levels])
+    ax1.set_xticks(range(len(series)), [label for _, _, label in series], fontsize=8)
     ax1.set_yscale("log")
     ax1.set_ylabel("turn latency, ms (log)")
     ax1.set_title("REST turn latency (median of repeats); lines: 50 and 250 ms targets")

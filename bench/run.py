@@ -41,6 +41,9 @@ RESULTS = BENCH / "results"
 DIALOGUES = BENCH / "dialogues.yml"
 PY_SPY = str(Path(sys.executable).parent / "py-spy")
 
+# Mean pause (s) before each answer in the paced series: a patient reads the question
+# and taps or types; 3 s is quick for that.
+PACED_THINK = 3.0
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {
         "levels": [1, 8, 32],
@@ -52,6 +55,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "dialogues": None,
         "profile_seconds": 8.0,
         "train_timeout": 420.0,
+        # Also, with patients pausing before each answer (mean PACED_THINK s).
+        "paced_levels": [32],
+        "paced_seconds": 15.0,
     },
     "smoke": {
         "levels": [1, 8],
@@ -205,6 +211,8 @@ class Bench:
         if args.repeats:
             self.s["repeats"] = args.repeats
         self.s["think"] = args.think
+        self.s.setdefault("paced_levels", [])
+        self.s["paced_think"] = PACED_THINK
         if args.levels:
             self.s["levels"] = args.levels
         if args.profile_seconds is not None:
@@ -270,15 +278,17 @@ class Bench:
 
     def measured_load(
         self, url: str, rasa: procs.Server, actions: procs.Server, level: int, rep: int,
-        tag: str,
+        tag: str, paced: bool = False,
     ) -> dict[str, Any]:  # fmt: skip
         """One timed repeat at `level` conversations, with CPU readings around it."""
+        think = self.s["paced_think"] if paced else self.s["think"]
+        seconds = self.s["paced_seconds"] if paced else self.s["max_seconds"]
         busy0, _ = procs.machine_busy_s()
         r0, a0 = procs.cpu_s(rasa.pid), procs.cpu_s(actions.pid)
         t0 = time.monotonic()
         data = self.loadgen(
-            url, level, self.s["max_dialogues"].get(level, 2 * level), self.s["max_seconds"],
-            offset=rep * 7, name=f"{tag}-c{level}-r{rep}", think=self.s["think"],
+            url, level, self.s["max_dialogues"].get(level, 2 * level), seconds,
+            offset=rep * 7, name=f"{tag}-c{level}{'p' if paced else ''}-r{rep}", think=think,
         )  # fmt: skip
         wall = time.monotonic() - t0
         busy1, _ = procs.machine_busy_s()
@@ -460,11 +470,12 @@ class Bench:
         }
         subject.result["memory"] = {"rasa_idle": procs.rss_mib(subject.rasa.pid)}
 
-    def load_level(self, subjects: list[Subject], level: int) -> None:
+    def load_level(self, subjects: list[Subject], level: int, paced: bool = False) -> None:
         """Warm-up, then the timed repeats at one level, configurations taking turns.
 
         The order alternates (A B, B A, A B ...) so that a burst of load from other
-        processes on the machine hits every configuration alike.
+        processes on the machine hits every configuration alike. `paced`: patients
+        pause before each answer; the figures go under "paced" instead of "load".
         """
         for subject in subjects:
             self.loadgen(
@@ -478,7 +489,13 @@ class Bench:
                 assert subject.rasa is not None and subject.actions is not None
                 reps[subject.name].append(
                     self.measured_load(
-                        subject.url, subject.rasa, subject.actions, level, rep, subject.name
+                        subject.url,
+                        subject.rasa,
+                        subject.actions,
+                        level,
+                        rep,
+                        subject.name,
+                        paced,
                     )
                 )
         for subject in subjects:
@@ -489,12 +506,13 @@ class Bench:
                 for k in keys
                 if any(r.get(k) is not None for r in runs)
             }
-            subject.result.setdefault("load", {})[str(level)] = {
+            subject.result.setdefault("paced" if paced else "load", {})[str(level)] = {
                 "repeats": runs,
                 "median": median,
             }
             self.log(
-                f"{subject.name}: {level} conv.: p50 {median.get('p50', 0):.0f} ms, "
+                f"{subject.name}: {level} conv.{' paced' if paced else ''}: "
+                f"p50 {median.get('p50', 0):.0f} ms, "
                 f"p95 {median.get('p95', 0):.0f} ms, {median.get('throughput', 0):.1f} turns/s, "
                 f"{median.get('server_cpu_ms_per_turn') or 0:.0f} ms CPU/turn"
             )
@@ -540,6 +558,13 @@ class Bench:
                 alive = [s for s in subjects if s.error is None]
                 try:
                     self.load_level(alive, level)
+                except errors as exc:
+                    for subject in alive:
+                        self._fail(subject, exc)
+            for level in self.s["paced_levels"]:
+                alive = [s for s in subjects if s.error is None]
+                try:
+                    self.load_level(alive, level, paced=True)
                 except errors as exc:
                     for subject in alive:
                         self._fail(subject, exc)

@@ -7,7 +7,8 @@ when a model is loaded and the conversation database answers a cheap query, else
 503 `{"status": "error", "tracker_store": ..., "error": ...}`. It also answers 503
 when the store in use is not an SQL store (Rasa silently uses memory when a custom
 store's module path fails to import) or when Rasa's fail-safe wrapper has already
-kept a conversation in memory.
+kept a conversation in memory. With a Redis lock store (production), Redis must
+answer a PING too (`"lock_store": "ok"`), else 503: without it no turn can run.
 
 Creating the channel also installs, for every channel of that server (not in
 `rasa shell`, which only uses its command-line channel):
@@ -347,6 +348,23 @@ async def tracker_store_status(agent: Any) -> str | None:
     return None
 
 
+async def lock_store_status(agent: Any) -> str | None:
+    """None if the lock store is in memory or its Redis answers a PING, else the problem."""
+    from rasa.core.lock_store import RedisLockStore
+
+    lock_store = getattr(agent, "lock_store", None)
+    if not isinstance(lock_store, RedisLockStore):
+        return None
+    loop = asyncio.get_running_loop()
+    try:
+        await asyncio.wait_for(loop.run_in_executor(None, lock_store.red.ping), CHECK_TIMEOUT)
+    except asyncio.TimeoutError:
+        return f"the Redis lock store did not answer within {CHECK_TIMEOUT:g} s"
+    except Exception as error:
+        return f"the Redis lock store is unreachable ({type(error).__name__})"
+    return None
+
+
 class HealthInput(InputChannel):
     """GET /webhooks/health/: 200 when the conversation database answers, else 503."""
 
@@ -370,10 +388,16 @@ class HealthInput(InputChannel):
             agent = getattr(request.app.ctx, "agent", None)
             problem = await tracker_store_status(agent)
             body = {"status": "error", "tracker_store": "error", "error": problem}
-            if problem is None and not agent.is_ready():
-                body = {"status": "error", "tracker_store": "ok", "error": "no model loaded"}
-            elif problem is None:
-                return response.json({"status": "ok", "tracker_store": "ok"})
+            if problem is None:
+                lock_problem = await lock_store_status(agent)
+                body = {"status": "error", "tracker_store": "ok", "lock_store": "error"}
+                if lock_problem is not None:
+                    body["error"] = lock_problem
+                elif not agent.is_ready():
+                    body.update(lock_store="ok", error="no model loaded")
+                else:
+                    ok = {"status": "ok", "tracker_store": "ok", "lock_store": "ok"}
+                    return response.json(ok)
             logger.error("Health check failed: %s", body["error"])
             return response.json(body, status=503)
 

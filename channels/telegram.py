@@ -12,7 +12,8 @@ Configured in `credentials.telegram.yml` as `channels.telegram.SecureTelegramInp
 - Buttons are inline keyboards; a press is answered (answerCallbackQuery), its
   keyboard is replaced by the chosen answer, and only the first press counts.
 - `/start`, `/restart`, `/help`, `/stop` (also `/start@BotName`, `/start x`) reach
-  Rasa as the intents of the same name; any other leading "/" is dropped, so users
+  Rasa as the intents of the same name; `/forget` reaches it as "delete my data"
+  (erasure, asked to confirm first); any other leading "/" is dropped, so users
   cannot inject intents or entities (`/inform{...}`).
 - Edited messages, channel posts and redelivered updates are ignored; group chats
   get one polite refusal and the bot leaves them; non-text messages get a hint.
@@ -50,6 +51,8 @@ API_SERVER_ENV = "TELEGRAM_API_SERVER"
 # Commands passed to Rasa as intents; each is an intent in domain.yml (restart is
 # Rasa's default intent).
 COMMANDS = frozenset({"start", "restart", "help", "stop"})
+# Commands that stand for a sentence: the NLU classifies it like typed text.
+COMMAND_TEXTS = {"forget": "delete my data"}
 ALLOWED_UPDATES = ["message", "callback_query"]
 MAX_TEXT = 4096
 MAX_CALLBACK_DATA = 64
@@ -351,7 +354,8 @@ class SecureTelegramInput(TelegramInput):
 
         Returns:
             "/start", "/restart", "/help" or "/stop" for those commands (also with
-            "@BotName" or arguments), else the text without leading slashes.
+            "@BotName" or arguments), "delete my data" for `/forget`, else the
+            text without leading slashes.
         """
         text = text.strip()
         if not text.startswith("/"):
@@ -364,6 +368,8 @@ class SecureTelegramInput(TelegramInput):
             )
             if command in COMMANDS and ours:
                 return "/" + command
+            if command in COMMAND_TEXTS and ours:
+                return COMMAND_TEXTS[command]
         return text.lstrip("/").strip() or "/help"
 
     async def handle_update(

@@ -17,6 +17,8 @@
    no cross-talk, and the same bot messages the client received.
 6. Stops PostgreSQL under the running server: the health check must say 503 and the
    server must log the tracker-store error; after a restart the health check recovers.
+7. Stops Redis (the lock store): the health check must say 503; after a restart it
+   says 200 again and the next turn is answered.
 Everything is torn down afterwards, also on failure. Logs and a JSON summary go to
 var/scale-test/.
 """
@@ -404,7 +406,11 @@ def baseline(fleet: Fleet, run_id: str, dialogues: List[Dict[str, Any]]) -> Dict
 
 
 def redis_outage(fleet: Fleet, survivor: int, run_id: str) -> Dict[str, Any]:
-    """Stops Redis (the lock store) for one turn; reported, not judged."""
+    """Stops Redis (the lock store) for one turn.
+
+    Expected: the health check says 503 while Redis is down (it PINGs the lock store)
+    and, once Redis is back, health 200 and the next turn answered normally.
+    """
     health = f"{fleet.rasa_url(survivor)}/webhooks/health/"
     fleet.stop("redis")
     started = time.monotonic()
@@ -421,6 +427,14 @@ def redis_outage(fleet: Fleet, survivor: int, run_id: str) -> Dict[str, Any]:
         "status": status,
         "bot": [str(m.get("text", ""))[:60] for m in replies],
     }
+    back = wait_status(health, 200, 30)
+    result["health_after_restart"] = 200 if back is not None else http_status(health, timeout=10)
+    result["ok"] = (
+        result["health_status"] == 503
+        and result["health_after_restart"] == 200
+        and status == 200
+        and bool(replies)
+    )
     return result
 
 
@@ -540,6 +554,7 @@ def main(argv: List[str] | None = None) -> int:
                 and report["nginx_checks"]["ok"]
                 and report["database"]["ok"]
                 and report["outage"]["ok"]
+                and report["redis_outage"]["ok"]
             )
     except (FleetError, AssertionError) as error:
         report["error"] = str(error)
@@ -626,10 +641,11 @@ def print_report(report: Dict[str, Any]) -> None:
               f"{after['events_stored']} events stored")  # fmt: skip
     redis_down = report.get("redis_outage")
     if redis_down:
-        print(f"Redis stopped (reported only): a turn got HTTP {redis_down['turn_status']} "
+        print(f"Redis stopped: a turn got HTTP {redis_down['turn_status']} "
               f"after {redis_down['turn_seconds']} s {redis_down['bot']}; health said "
-              f"{redis_down['health_status']}; after restart: "
-              f"{redis_down['turn_after_restart']}")  # fmt: skip
+              f"{redis_down['health_status']}; after restart: health "
+              f"{redis_down['health_after_restart']}, "
+              f"turn {redis_down['turn_after_restart']}")  # fmt: skip
     if report.get("nginx_checks") and not report["nginx_checks"]["ok"]:
         print(f"nginx: {report['nginx_checks']['problems']}")
     if report.get("error"):

@@ -17,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "hip-triage.tar.gz"
 RASA = str(Path(sys.executable).parent / "rasa")
+PYTHON = sys.executable
 
 
 def free_port() -> int:
@@ -70,7 +71,7 @@ class Servers:
             'tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: "{workdir}/t.db"\n'
         )
         self.env = dict(env or {})
-        self.actions_cmd = actions_cmd or [RASA, "run", "actions", "--port", "{port}"]
+        self.actions_cmd = actions_cmd or [PYTHON, "scripts/action_server.py", "--port", "{port}"]
         self.model = model or MODEL
         self.actions_proc: subprocess.Popen | None = None
         self.rasa_proc: subprocess.Popen | None = None

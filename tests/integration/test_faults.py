@@ -111,7 +111,7 @@ def finish(servers, sender: str) -> dict:
 
 
 def test_health_check_is_ok(fleet):
-    assert health(fleet) == (200, {"status": "ok", "tracker_store": "ok"})
+    assert health(fleet) == (200, {"status": "ok", "tracker_store": "ok", "lock_store": "ok"})
     with urllib.request.urlopen(f"{fleet.url}/webhooks/health", timeout=15) as response:
         assert response.status == 200
 

@@ -1,0 +1,83 @@
+"""The benchmark's arithmetic: scores, percentiles, ratios and target checks."""
+
+import pytest
+
+from bench import check_dialogues, nlu_eval, report
+from bench.run import cap_epochs, classify, percentiles
+
+
+def test_intent_scores_weight_f1_by_support():
+    pairs = [("greet", "greet"), ("greet", "greet"), ("greet", "inform"), ("inform", "inform")]
+    scores = nlu_eval.intent_scores(pairs)
+    assert scores["accuracy"] == pytest.approx(0.75)
+    greet, inform = scores["per_intent"]["greet"], scores["per_intent"]["inform"]
+    assert greet == pytest.approx({"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 3})
+    assert inform["f1"] == pytest.approx(2 / 3)
+    assert scores["weighted_f1"] == pytest.approx((0.8 * 3 + 2 / 3) / 4)
+
+
+def test_entity_scores_count_values_not_just_names():
+    rows = [
+        {"gold": [("location", "outer_hip")], "predicted": [
+            {"entity": "location", "value": "outer_hip", "extractor": "CaseEntityExtractor"}]},
+        {"gold": [("location", "groin")], "predicted": [
+            {"entity": "location", "value": "buttock", "extractor": "CaseEntityExtractor"}]},
+        {"gold": [], "predicted": [
+            {"entity": "stage", "value": "pregnant", "extractor": "DIETClassifier"}]},
+    ]  # fmt: skip
+    ours = nlu_eval.entity_scores(rows, "CaseEntityExtractor")
+    assert (ours["precision"], ours["recall"]) == pytest.approx((0.5, 0.5))
+    everyone = nlu_eval.entity_scores(rows, None)
+    assert everyone["precision"] == pytest.approx(1 / 3)
+
+
+def test_percentiles_and_empty_runs():
+    assert percentiles([]) == {}
+    p = percentiles([float(x) for x in range(1, 101)])
+    assert p["p50"] == pytest.approx(50.5)
+    assert p["p95"] == pytest.approx(95.05)
+
+
+def test_profile_samples_are_classified_by_the_first_matching_rule():
+    assert classify("rasa/core/actions/action.py;jsonschema/validators.py").startswith(
+        "custom actions: validating"
+    )
+    assert classify("rasa/core/tracker_store.py;sqlalchemy") == (
+        "tracker store: reading and writing events"
+    )
+    assert classify("somewhere/else.py") == "other Python"
+
+
+def test_smoke_runs_cap_only_tensorflow_epochs():
+    config = {
+        "pipeline": [{"name": "DIETClassifier", "epochs": 100}, {"name": "WhitespaceTokenizer"}],
+        "policies": [{"name": "TEDPolicy", "epochs": 2}, {"name": "RulePolicy"}],
+    }
+    assert cap_epochs(config, 3)
+    assert [c.get("epochs") for c in config["pipeline"] + config["policies"]] == [3, None, 2, None]
+    assert not cap_epochs({"pipeline": [{"name": "LogisticRegressionClassifier"}]}, 3)
+
+
+def _result(p95_1: float, p95_32: float, paced_32: float, train: float) -> dict:
+    return {
+        "train": {"seconds": train},
+        "load": {"1": {"median": {"p95": p95_1}}, "32": {"median": {"p95": p95_32}}},
+        "paced": {"32": {"median": {"p95": paced_32}}},
+    }
+
+
+def test_table_checks_every_latency_target_against_the_default():
+    ours, default = _result(30, 1200, 70, 15), _result(100, 3000, 300, 160)
+    table = {row[0]: row for row in report.rows(ours, default, [1, 32], [32], 3.0)}
+    assert table["Cold training time (s)"][1:] == ["15.0", "160.0", "0.09", "< 30 s", "yes"]
+    assert table["Turn latency p95 at 1 conv. (ms)"][-1] == "yes"
+    assert table["Turn latency p95 at 32 conv. (ms)"][-1] == "**no**"  # 1200 ms > 250 ms
+    assert table["Turn latency p95 at 32 conv., pausing 3 s (ms)"][-1] == "yes"
+    slower = _result(60, 1200, 200, 15)  # more than half the default's p95 at 1 conv.
+    table = {row[0]: row for row in report.rows(slower, default, [1, 32], [32], 3.0)}
+    assert table["Turn latency p95 at 1 conv. (ms)"][-1] == "**no**"
+    assert table["Turn latency p95 at 32 conv., pausing 3 s (ms)"][-1] == "**no**"
+
+
+def test_benchmark_dialogues_expect_what_the_engine_concludes():
+    assert check_dialogues.check() == []
