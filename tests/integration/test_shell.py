@@ -26,7 +26,7 @@ pexpect = pytest.importorskip("pexpect")
 
 LINKED = [
     "Makefile", ".venv", "actions", "components", "config.yml", "domain.yml",
-    "credentials.yml", "clinic.yml", "requirements.txt", "requirements-dev.txt",
+    "credentials.yml", "clinic.yml", "requirements.txt", "requirements-dev.txt", "scripts",
 ]  # fmt: skip
 OPENING = "im 31 weeks pregant and the outside of my right hip burns, worse at night lying on it"
 # Free-text answers by a word of the question; anything else gets a button.
