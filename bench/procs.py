@@ -224,7 +224,9 @@ def start_actions(workdir: Path, logdir: Path, timeout: float = 90) -> Server:
     port = free_port()
     log = logdir / f"actions-{port}.log"
     start = time.monotonic()
-    proc = _spawn([RASA, "run", "actions", "--port", str(port)], workdir, log, {})
+    # As `make run` starts it: loopback only, keep-alive longer than Rasa's.
+    cmd = [sys.executable, "scripts/action_server.py", "--port", str(port)]
+    proc = _spawn(cmd, workdir, log, {})
     server = Server(proc, port, log)
     deadline = start + timeout
     while time.monotonic() < deadline:

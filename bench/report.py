@@ -311,6 +311,34 @@ def chart(run: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+README_START = "<!-- bench:latest:start -->"
+README_END = "<!-- bench:latest:end -->"
+
+
+def sync_readme(latest_md: str, readme: Path) -> bool:
+    """Puts the table of `latest.md` between the README's bench markers; True if changed."""
+    if not readme.exists():
+        return False
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return False
+    lines = latest_md.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    table = []
+    for line in lines[first:]:
+        if not line.startswith("|"):
+            break
+        table.append(line)
+    machine = next((line[2:] for line in lines if line.startswith("- Machine:")), "")
+    body = "\n".join([*table, "", machine]).strip()
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    new = f"{head}{README_START}\n{body}\n{README_END}{tail}"
+    if new != text:
+        readme.write_text(new)
+    return new != text
+
+
 def main() -> None:
     """Re-renders the Markdown (and chart) of a results JSON: `python -m bench.report FILE`."""
     import json

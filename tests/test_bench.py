@@ -81,3 +81,16 @@ def test_table_checks_every_latency_target_against_the_default():
 
 def test_benchmark_dialogues_expect_what_the_engine_concludes():
     assert check_dialogues.check() == []
+
+
+def test_readme_gets_the_first_table_and_the_machine_line(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{report.README_START}\nold\n{report.README_END}\noutro\n")
+    latest = "# t\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n- Machine: 2 cores\n\n| x |\n|---|\n"
+    assert report.sync_readme(latest, readme)
+    assert readme.read_text() == (
+        f"intro\n{report.README_START}\n| a | b |\n|---|---|\n| 1 | 2 |\n\nMachine: 2 cores\n"
+        f"{report.README_END}\noutro\n"
+    )
+    assert not report.sync_readme(latest, readme)
+    assert not report.sync_readme(latest, tmp_path / "missing.md")
