@@ -75,13 +75,28 @@ class ValidateTriageForm(Action):
             return [ActionExecutionRejected(FORM)]
         if interview.is_typed_payload(tracker.latest_message.get("text")):
             intent = "typed_payload"
+        requested = slots.get("requested_slot")
+        said_yes = (
+            _answering_now(tracker)
+            and slots.get("red_flags") is None
+            and interview.screen_yes(
+                requested,
+                tracker.latest_message.get("text"),
+                intent,
+                (tracker.latest_message.get("intent") or {}).get("confidence") or 0.0,
+            )
+        )
+        if said_yes:
+            # A warning sign she has not named yet: the highest urgency until she does.
+            dispatcher.utter_message(response="utter_red_flag_unnamed")
         bookkeeping = interview.after_answer(
-            requested=slots.get("requested_slot"),
+            requested=requested,
             slots=slots,
             changed=changed,
             intent=intent,
             reask_count=slots.get("reask_count"),
             skipped=slots.get("skipped"),
+            said_yes_to_screen=said_yes,
         )
         slots.update(bookkeeping)
         text = tracker.latest_message.get("text")

@@ -60,6 +60,14 @@ NO_WORDS = {
     "no", "nope", "nah", "n", "never", "not", "none", "nothing", "don't", "dont", "doesn't",
     "doesnt", "isn't", "isnt", "haven't", "havent", "hasn't", "didn't", "didnt", "nop",
 }  # fmt: skip
+# Words that answer yes only with more context ("it does"), never as a first word:
+# "right side", "does it matter?", "is that bad?".
+NOT_FIRST_YES = {"right", "does", "do", "did", "is", "am"}
+# "I don't know", "no idea": unsure, not no (on the safety screen "no" means "none").
+UNSURE = re.compile(
+    r"\b(not sure|don'?t know|do not know|dunno|no idea|no clue|unsure|not certain|"
+    r"can'?t tell|cannot tell|don'?t understand|do not understand|maybe|perhaps|idk)\b"
+)
 FIRST_WORD = re.compile(r"[^a-z]*([a-z']+)")
 WORD = re.compile(r"[a-z']+")
 
@@ -71,8 +79,8 @@ def yes_or_no(text: str, intent: str, confidence: float = 1.0) -> bool | None:
     no-word ("no", "nope", "not really", "don't"): a classifier's guess on "purple"
     or on markup is never taken as an answer.
     """
-    lowered = text.lower()
-    if intent == NOT_SURE or "not sure" in lowered:
+    lowered = text.lower().replace("’", "'")
+    if intent == NOT_SURE or UNSURE.search(lowered):
         return None
     words = set(WORD.findall(lowered))
     has_yes, has_no = bool(words & YES_WORDS), bool(words & NO_WORDS)
@@ -83,7 +91,16 @@ def yes_or_no(text: str, intent: str, confidence: float = 1.0) -> bool | None:
             return False
     match = FIRST_WORD.match(lowered)
     word = match.group(1) if match else ""
-    return True if word in YES_WORDS else False if word in NO_WORDS else None
+    if word in YES_WORDS - NOT_FIRST_YES:
+        return True
+    return False if word in NO_WORDS else None
+
+
+def screen_yes(requested: str | None, text: str | None, intent: str, confidence: float) -> bool:
+    """She answered the red-flag screen "yes" without saying which warning sign."""
+    if requested != "red_flags" or not text or is_typed_payload(text):
+        return False
+    return yes_or_no(text, intent, confidence) is True
 
 
 def is_correction(intent: str | None, text: str | None) -> bool:
@@ -99,6 +116,24 @@ def kind(field: str) -> str:
 def is_typed_payload(text: str | None) -> bool:
     """True for text like `/inform{...}`: never trusted as an answer."""
     return bool(text) and text.lstrip().startswith("/")
+
+
+def valid_case_from_slots(slots: Mapping[str, Any]) -> Dict[str, Any]:
+    """Like `case_from_slots`, leaving out any field the contract would refuse.
+
+    Slots are checked as they are set, so this only matters for slots set some
+    other way (an older tracker, a domain change): never crash on her answers.
+    """
+    case = case_from_slots(slots)
+    for _ in range(len(case)):
+        try:
+            validate_case(case)
+            return case
+        except CaseError as error:
+            if error.field not in case or error.field == "red_flags":
+                raise
+            del case[error.field]
+    return case
 
 
 def case_from_slots(slots: Mapping[str, Any]) -> Dict[str, Any]:
@@ -142,6 +177,8 @@ def _found_values(entities: Iterable[Mapping[str, Any]]) -> Dict[str, Any]:
                 found.setdefault(name, [])
                 if value not in found[name]:
                     found[name].append(value)
+            elif name == "severity" and found.get(name) is not None:
+                found[name] = max(found[name], value)  # "7 walking, 3 at rest": at its worst
             else:
                 found[name] = value
     return found
@@ -217,8 +254,14 @@ def updates_from_message(
             new = value
         if new != old and _valid(field, new, stage):
             updates[field] = new
-    if "stage" in updates and current.get("stage") and "weeks" not in updates:
-        updates["weeks"] = None  # weeks pregnant mean nothing after birth, and back
+    if "stage" in updates and "weeks" not in updates:
+        weeks = current.get("weeks")
+        # Weeks pregnant mean nothing after birth, and back; weeks heard before the
+        # stage are kept only if they fit it ("31 weeks" ... "pregnant").
+        if current.get("stage") or (
+            weeks is not None and not _valid("weeks", weeks, updates["stage"])
+        ):
+            updates["weeks"] = None
     return updates
 
 
@@ -256,12 +299,15 @@ def after_answer(
     intent: str | None,
     reask_count: float | None,
     skipped: Iterable[str],
+    said_yes_to_screen: bool = False,
 ) -> Dict[str, Any]:
     """Bookkeeping after her reply to a question: skip it, re-ask it, or move on.
 
     "not sure"/"skip" skips the question. An answer we cannot use gets one clearer
     re-ask (`reasked`); after the second, the question is skipped and the field
     stays unknown. A reply that set some other field is not counted against her.
+    "Yes" to the red-flag screen is never skipped: the list of warning signs is
+    shown again (the caller sends the urgent advice first).
     """
     reset = {"reask_count": 0.0, "reasked": False}
     if not requested:
@@ -269,6 +315,8 @@ def after_answer(
     skipped = list(skipped or [])
     if slots.get(requested) is not None:
         return reset
+    if said_yes_to_screen and requested == "red_flags":
+        return {"reask_count": 0.0, "reasked": True}
     if intent == NOT_SURE:
         return {**reset, "skipped": [*skipped, requested]}
     if set(changed) & set(FIELDS) or intent not in ANSWER_INTENTS:

@@ -15,7 +15,7 @@ from actions.triage import triage
 
 
 def _case_and_outcome(tracker: Tracker) -> tuple:
-    case = interview.case_from_slots(tracker.current_slot_values())
+    case = interview.valid_case_from_slots(tracker.current_slot_values())
     return case, triage(case)
 
 

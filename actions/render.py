@@ -124,6 +124,8 @@ def outcome_messages(case: Mapping[str, Any], outcome: Mapping[str, Any]) -> Lis
     messages: List[Message] = []
     if outcome["red_flags"]:
         messages.append({"text": urgent_message(outcome)})
+        if outcome.get("red_flag_lines"):
+            messages.append({"text": " ".join(outcome["red_flag_lines"])})
     elif "red_flags" in outcome["missing"]:
         messages.append({"text": clinic.fill(UNSCREENED)})
     messages.append(
@@ -166,6 +168,12 @@ def pt_message(outcome: Mapping[str, Any]) -> str:
         return (
             f"Book a physio: yes. {reasons} You can book with {settings['name']} at "
             f"{settings['booking_url']} or call {settings['phone']}."
+        )
+    if outcome["red_flags"]:
+        return (
+            "Book a physio: first get the warning sign above checked by your midwife or "
+            "doctor, as advised. A physio can help with the hip after that: "
+            f"{settings['booking_url']}."
         )
     return (
         "Book a physio: not needed right now, from what you told me. If it isn't getting "

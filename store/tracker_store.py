@@ -103,6 +103,9 @@ class ClinicTrackerStore(SQLTrackerStore):
         Raises:
             TrackerStoreUnavailable: the database cannot be reached or used.
         """
+        # Rasa wraps this store in FailSafeTrackerStore after creating it; from then
+        # on a database error is loud instead of a silent switch to memory.
+        _install_no_memory_fallback()
         try:
             url = self.get_db_url(dialect, host, port, db, username, password, login_db, query)
             self._wait_for_database(url, float(startup_wait))
@@ -277,5 +280,3 @@ def _install_no_memory_fallback() -> None:
         if not getattr(original, "clinic_strict", False):
             setattr(FailSafeTrackerStore, name, _strict(original))
 
-
-_install_no_memory_fallback()

@@ -117,6 +117,26 @@ async def test_form_moves_on_after_two_unusable_answers(dispatcher, domain):
     assert events["requested_slot"] not in ("stage", "red_flags")
 
 
+async def test_yes_to_the_screen_gets_the_urgent_advice_and_the_list_at_once(dispatcher, domain):
+    listened = [{"event": "action", "name": "action_listen"},
+                {"event": "action", "name": "triage_form"}]  # fmt: skip
+    for _ in range(3):  # however often she says yes, the screen is never skipped
+        dispatcher = CollectingDispatcher()
+        tracker = make_tracker(
+            slots={"requested_slot": "red_flags", "reask_count": 1.0, "stage": "pregnant"},
+            text="yes",
+            intent="affirm",
+            active_loop="triage_form",
+            events=listened,
+        )
+        events = slot_events(await ValidateTriageForm().run(dispatcher, tracker, domain))
+        assert [m["response"] for m in dispatcher.messages] == ["utter_red_flag_unnamed"]
+        assert events["requested_slot"] == "red_flags"
+        assert events["reasked"] is True
+        assert "skipped" not in events
+    assert "maternity unit straight away" in str(domain["responses"]["utter_red_flag_unnamed"])
+
+
 async def test_outcome_sets_triage_with_every_contract_key(dispatcher, domain):
     slots = {
         "red_flags": [], "stage": "pregnant", "weeks": 31.0, "locations": ["side"],
@@ -164,6 +184,10 @@ async def test_urgent_flag_mid_interview_does_not_end_it(dispatcher, domain):
     events = await ActionRecordRedFlag().run(dispatcher, tracker, domain)
     assert ActiveLoop(None) not in events
     assert "triage" not in slot_events(events)
+    # What worried us is said (after the urgent advice from the rule), from the rulebook.
+    assert [m["text"] for m in dispatcher.messages] == [
+        "A temperature of 38 C (100.4 F) or more needs checking today."
+    ]
 
 
 async def test_correction_without_details_asks_what_to_change(dispatcher, domain):

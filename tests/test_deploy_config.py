@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.needs import missing
+
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
@@ -283,6 +285,16 @@ def test_dev_default_unchanged():
     assert "lock_store" not in config
 
 
+def test_every_credentials_file_has_the_guarded_channels():
+    paths = [*ROOT.glob("credentials*.yml"), *DEPLOY.glob("credentials*.yml")]
+    assert len(paths) == 4
+    for path in paths:
+        creds = yaml.safe_load(path.read_text())
+        assert "rest" not in creds, f"{path.name}: the strict REST channel, not Rasa's own"
+        assert "channels.rest.ClinicRestInput" in creds, path.name
+        assert "channels.health.HealthInput" in creds, f"{path.name}: message guard, health"
+
+
 def test_prod_credentials():
     for name in ("credentials.prod.yml", "credentials.prod-telegram.yml"):
         creds = yaml.safe_load((DEPLOY / name).read_text())
@@ -412,7 +424,7 @@ def test_nginx_loopback_variant_passes_nginx_t(tmp_path):
                             internal_port=18081, workdir=tmp_path, widget_dirs=widget)  # fmt: skip
     assert conf.count("server 127.0.0.1:15006") == 2
     if not shutil.which("nginx"):
-        pytest.skip("nginx not installed (apt-get install nginx)")
+        missing("nginx not installed (apt-get install nginx)")
     (tmp_path / "nginx.conf").write_text(conf)
     result = subprocess.run(
         ["nginx", "-t", "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)],
@@ -466,3 +478,23 @@ def test_no_wildcard_cors_or_default_tokens_anywhere():
     assert not re.search(r"--cors\s*[\"']?\*|cors:\s*[\"']\*", text)
     assert "rasaToken" not in text
     assert not re.search(r"RASA_TELEMETRY_ENABLED\s*[:=]\s*[\"']?true", text, re.IGNORECASE)
+
+
+def test_retention_purge_runs_nightly_with_the_shipped_tool():
+    (cron,) = of_kind("CronJob")
+    job = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = job["containers"]
+    assert "scripts.tracker_admin" in container["args"][0] and "purge" in container["args"][0]
+    assert container["image"].startswith("hip-triage-rasa:")
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    settings = (K8S / "settings.env").read_text()
+    assert re.search(r"^RETENTION_DAYS=\d+$", settings, re.M)
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert "scripts/tracker_admin.py" in dockerfile
+
+
+def test_action_server_image_runs_the_loopback_by_default_server():
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    actions_stage = dockerfile.split("AS actions\n", 1)[1].split("FROM ", 1)[0]
+    assert 'ENTRYPOINT ["python", "scripts/action_server.py"]' in actions_stage
+    assert "ACTIONS_HOST=0.0.0.0" in actions_stage

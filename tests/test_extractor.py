@@ -236,9 +236,9 @@ ODD_INPUTS = [
 @pytest.mark.parametrize("text", ODD_INPUTS, ids=lambda s: repr(s[:20]))
 def test_never_raises_on_odd_input(nlp, text):
     """Any str gives a list of well-formed entities, fast."""
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU time: another process on the machine doesn't count
     ents = extract(nlp, text)
-    assert time.perf_counter() - t0 < 1.0
+    assert time.process_time() - t0 < 1.0
     assert isinstance(ents, list)
     for e in ents:
         assert text[e["start"] : e["end"]] == e["text"]
@@ -265,3 +265,14 @@ def test_extract_survives_a_broken_pipeline():
     """Even a pipeline without the ruler does not raise."""
     assert extract(spacy.blank("en"), "I'm bleeding") == []
     assert extract(None, "I'm bleeding") == []  # type: ignore[arg-type]
+
+
+def test_a_red_flag_at_the_end_of_the_longest_message_the_channels_accept(nlp):
+    from channels.rest import MAX_MESSAGE_CHARS
+
+    assert MAX_CHARS >= MAX_MESSAGE_CHARS
+    padding = ("my hip hurts on the side when I walk and sit, " * 100)[: MAX_MESSAGE_CHARS - 20]
+    found = extract(nlp, padding + " and I'm bleeding")
+    assert {"entity": "red_flags", "value": "heavy_bleeding"}.items() <= next(
+        e for e in found if e["entity"] == "red_flags"
+    ).items()

@@ -18,6 +18,13 @@ UPDATE_CASES = [
      "describe_pain", "im 31 weeks pregant and the outside of my hip burns", None,
      {"stage": "pregnant", "weeks": 31, "locations": ["side"], "qualities": ["burning"],
       "triggers": ["lying_on_side"]}),
+    ("weeks heard before the stage are dropped if they cannot fit it", {"weeks": 50},
+     [ent("stage", "pregnant")], "inform", "I'm pregnant", None,
+     {"stage": "pregnant", "weeks": None}),
+    ("weeks heard before the stage are kept if they fit it", {"weeks": 31},
+     [ent("stage", "pregnant")], "inform", "I'm pregnant", None, {"stage": "pregnant"}),
+    ("two severities: the worst counts", {}, [ent("severity", 7), ent("severity", 3)],
+     "inform", "7/10 walking, 3 at rest", "severity", {"severity": 7}),
     ("yes answers the requested bool", {}, [], "affirm", "yes", "down_side_of_leg",
      {"down_side_of_leg": True}),
     ("first word no answers a bool", {}, [], "inform", "no it doesn't", "wakes_at_night",
@@ -93,6 +100,29 @@ def test_after_answer(requested, slots, changed, intent, count, expected):
     assert after_answer(requested, slots, changed, intent, count, []) == expected
 
 
+@pytest.mark.parametrize("count", [0, 1, 5])
+def test_yes_to_the_safety_screen_is_never_skipped(count):
+    expected = {"reask_count": 0.0, "reasked": True}
+    assert after_answer("red_flags", {}, [], "affirm", count, [], said_yes_to_screen=True) == (
+        expected
+    )
+
+
+@pytest.mark.parametrize(
+    "requested,text,intent,expected",
+    [
+        ("red_flags", "yes", "affirm", True),
+        ("red_flags", "Yes, one of these", "affirm", True),
+        ("red_flags", "none of these", "deny", False),
+        ("red_flags", "don't know", "deny", False),
+        ("red_flags", "/affirm", "affirm", False),
+        ("unstable", "yes", "affirm", False),
+    ],
+)
+def test_screen_yes(requested, text, intent, expected):
+    assert interview.screen_yes(requested, text, intent, 0.99) is expected
+
+
 def test_red_flag_screen_comes_first():
     assert questions_to_ask({})[0] == "red_flags"
 
@@ -118,6 +148,13 @@ def test_question_order_matches_the_form():
     assert set(interview.QUESTION_ORDER) == set(interview.FIELDS)
 
 
+def test_a_case_is_built_even_from_slots_the_contract_would_refuse():
+    slots = {"stage": "pregnant", "weeks": 50.0, "severity": 5.0, "red_flags": []}
+    assert interview.valid_case_from_slots(slots) == {
+        "stage": "pregnant", "severity": 5, "red_flags": []
+    }  # fmt: skip
+
+
 def test_case_from_slots_is_a_valid_case():
     slots = {"weeks": 31.0, "severity": 5.0, "locations": [], "red_flags": [], "stage": "pregnant"}
     assert interview.case_from_slots(slots) == {
@@ -137,6 +174,18 @@ def test_case_from_slots_is_a_valid_case():
         ("purple", "affirm", None),
         ("<img src=x onerror=alert(1)>", "affirm", None),
         ("not sure", "not_sure", None),
+        # Unsure is not no: on the safety screen "no" would mean "none of these".
+        ("don't know", "deny", None),
+        ("I dont know tbh", "inform", None),
+        ("no idea", "deny", None),
+        ("no clue what that means", "deny", None),
+        ("maybe", "affirm", None),
+        ("I don’t understand the question", "deny", None),
+        # Words that only say yes with context never do as a first word.
+        ("right side", "inform", None),
+        ("does it matter?", "inform", None),
+        ("is that bad", "inform", None),
+        ("it does", "affirm", True),
     ],
 )
 def test_yes_or_no_needs_her_words(text, intent, expected):

@@ -46,6 +46,7 @@ from store.tracker_store import (
     ClinicTrackerStore,
     TrackerStoreUnavailable,
 )
+from tests.needs import missing
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN = Domain.load(str(ROOT / "domain.yml"))
@@ -150,7 +151,7 @@ def postgres_missing() -> str | None:
 def postgres():
     reason = postgres_missing()
     if reason:
-        pytest.skip(reason)
+        missing(reason)
     server = Postgres().start()
     try:
         yield server
@@ -320,7 +321,7 @@ def test_start_fails_fast_when_the_sqlite_folder_is_missing(tmp_path):
 
 def test_start_fails_after_startup_wait_when_postgresql_is_unreachable():
     if postgres_missing():
-        pytest.skip(postgres_missing())
+        missing(postgres_missing())
     started = time.monotonic()
     with pytest.raises(TrackerStoreUnavailable, match="unreachable after 1 s"):
         ClinicTrackerStore(

@@ -114,6 +114,8 @@ INVALID = [
     ("not_yaml", "stage: [pregnant\n", "case.txt"),
     ("bad_json", '{"stage": "pregnant",', "case.txt"),
     ("date_value", "weeks: 2024-01-01\n", "weeks"),
+    ("json_nested_too_deeply", "[" * 100_000, "case.txt"),
+    ("yaml_deeply_nested_value", "locations: " + "[" * 5_000 + "]" * 5_000 + "\n", "case.txt"),
 ]
 
 

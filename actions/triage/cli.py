@@ -46,6 +46,8 @@ def parse(text: str, name: str) -> Any:
         raise InputError(f"{name}: expected a case (YAML or JSON mapping), the file is empty")
     try:
         return json.loads(text)
+    except RecursionError:
+        raise InputError(f"{name}: expected a flat case mapping, it is nested too deeply") from None
     except ValueError:
         pass
     import yaml
@@ -54,6 +56,8 @@ def parse(text: str, name: str) -> Any:
 
     try:
         data = read_yaml(text)
+    except RecursionError:
+        raise InputError(f"{name}: expected a flat case mapping, it is nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -86,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         outcome = triage(parse(_read(name), "<stdin>" if name == "-" else name))
     except (InputError, CaseError) as exc:
         print(_one_line(exc), file=sys.stderr)
+        return EXIT_INVALID
+    except RecursionError:
+        where = "<stdin>" if name == "-" else name
+        print(f"{where}: expected a flat case mapping, it is nested too deeply", file=sys.stderr)
         return EXIT_INVALID
     except Exception as exc:  # noqa: BLE001 - never show a traceback
         print(_one_line(f"internal error: {exc.__class__.__name__}: {exc}"), file=sys.stderr)

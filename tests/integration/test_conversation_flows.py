@@ -67,7 +67,7 @@ def test_correction_mid_interview_is_acknowledged(servers):
     slots = servers.tracker(sender)["slots"]
     assert slots["stage"] == "postpartum" and slots["weeks"] == 13
     assert slots["requested_slot"] == "red_flags"
-    assert texts(reply)
+    assert "Got it, I've changed that." in texts(reply)
 
 
 def test_restart_forgets_everything(servers):
@@ -122,3 +122,18 @@ def test_every_question_has_short_button_payloads(servers):
     buttons = [b for reply in replies for m in reply for b in m.get("buttons", [])]
     assert buttons
     assert all(len(b["payload"].encode()) < 64 for b in buttons)
+
+
+def test_yes_to_the_safety_screen_gets_the_advice_at_once_and_is_never_skipped(servers):
+    sender = new_sender("screenyes")
+    servers.say(sender, PIRIFORMIS)
+    assert servers.tracker(sender)["slots"]["requested_slot"] == "red_flags"
+    for _ in range(3):  # however often she just says yes
+        said = texts(servers.say(sender, "yes"))
+        assert "maternity unit straight away" in said[0]
+        assert "Which of these is happening right now?" in said[-1]
+        slots = servers.tracker(sender)["slots"]
+        assert slots["requested_slot"] == "red_flags" and slots["red_flags"] is None
+    said = texts(servers.say(sender, "I'm bleeding"))
+    assert "urgent medical help now" in said[0]
+    assert servers.tracker(sender)["slots"]["red_flags"] == ["heavy_bleeding"]

@@ -18,11 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import pexpect
 import pytest
 
 from tests.integration.servers import MODEL, ROOT, free_port
-
-pexpect = pytest.importorskip("pexpect")
 
 LINKED = [
     "Makefile", ".venv", "actions", "components", "config.yml", "domain.yml",

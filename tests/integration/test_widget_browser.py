@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from actions import clinic
 from tests.integration.servers import ROOT
+from tests.needs import missing
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -62,10 +63,7 @@ SHADOW = "document.querySelector('#hip-triage-widget').shadowRoot"
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
-        message = f"{CHROMIUM} is missing: apt-get install -y chromium"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"{CHROMIUM} is missing: apt-get install -y chromium")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         yield browser
