@@ -279,4 +279,3 @@ def _install_no_memory_fallback() -> None:
         original = getattr(FailSafeTrackerStore, name)
         if not getattr(original, "clinic_strict", False):
             setattr(FailSafeTrackerStore, name, _strict(original))
-
