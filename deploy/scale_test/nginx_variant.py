@@ -68,6 +68,8 @@ def loopback_variant(
         text = _replace(text, f"/srv/widget/{name}/;", f"{folder}/;", 1 if name != "demo" else 0)
         text = _replace(text, f"/srv/widget/{name};", f"{folder};", 1 if name == "demo" else 0)
     rest = text.replace(str(workdir), "<workdir>")
+    for folder in widget_dirs.values():  # the checkout itself may live under /tmp
+        rest = rest.replace(str(folder).rstrip("/"), "<widget>")
     if "/tmp/" in rest or "/srv/" in rest or RASA_HOST in rest or "resolve " in rest:
         raise ValueError("nginx.conf: a path or host was left unrewritten")
     return text
