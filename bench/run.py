@@ -49,15 +49,15 @@ PROFILES: dict[str, dict[str, Any]] = {
         "levels": [1, 8, 32],
         "repeats": 3,
         "start_repeats": 2,
-        "max_seconds": 6.0,
+        "max_seconds": 5.0,
         "max_dialogues": {1: 8, 8: 24, 32: 64},
-        "warmup_seconds": 2.0,
+        "warmup_seconds": 1.5,
         "dialogues": None,
         "profile_seconds": 8.0,
         "train_timeout": 420.0,
         # Also, with patients pausing before each answer (mean PACED_THINK s).
         "paced_levels": [32],
-        "paced_seconds": 10.0,
+        "paced_seconds": 8.0,
     },
     "smoke": {
         "levels": [1, 8],
