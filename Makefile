@@ -17,7 +17,7 @@ PYTHON310 := $(shell if [ -x "$(PYENV_PY)" ]; then echo "$(PYENV_PY)"; \
 REQ_HASH := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
 STAMP := $(VENV)/.stamp-$(REQ_HASH)
 MODEL := models/hip-triage.tar.gz
-TRAIN_INPUTS := config.yml domain.yml $(shell find data components -type f \( -name '*.yml' -o -name '*.jsonl' -o -name '*.py' \) 2>/dev/null) actions/triage/rulebook.yml
+TRAIN_INPUTS := config.yml domain.yml $(shell find data components -type f \( -name '*.yml' -o -name '*.jsonl' -o -name '*.py' \) 2>/dev/null) triage/rulebook.yml triage/contract.py
 ACTIONS_PORT ?= 5055
 RASA_PORT ?= 5005
 # Other settings files, e.g. `make run CREDENTIALS=credentials.telegram.yml` (docs/telegram.md).
@@ -78,7 +78,7 @@ test-stories: $(MODEL)
 test: install validate lint test-unit train test-stories test-dialogues
 
 rules-report: $(STAMP)
-	$(BIN)/python -m actions.triage.report
+	$(BIN)/python -m triage.report
 
 actions: $(STAMP)
 	$(BIN)/python scripts/action_server.py --port $(ACTIONS_PORT)

@@ -9,7 +9,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import clinic
-from actions.triage import rulebook
+from triage import rulebook
 
 FOLLOWUP_FOR_INTENT = {
     "ask_why": "why",

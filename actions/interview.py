@@ -10,32 +10,11 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Iterable, List, Mapping, Set
 
-from actions.triage import FIELDS, CaseError, triage, validate_case
+from triage import FIELDS, CaseError, rulebook, triage, validate_case
+from triage.contract import QUESTION_ORDER
 
 EXTRACTOR = "CaseEntityExtractor"
 
-# The order she is asked in. Must match `forms.triage_form.required_slots` in domain.yml.
-QUESTION_ORDER = [
-    "red_flags",
-    "stage",
-    "weeks",
-    "locations",
-    "down_side_of_leg",
-    "numbness_tingling",
-    "below_knee",
-    "qualities",
-    "triggers",
-    "unstable",
-    "tight",
-    "severity",
-    "wakes_at_night",
-    "limits_daily_life",
-    "weeks_of_pain",
-    "exercising",
-    "improving",
-    "returning_to_sport",
-    "labral_tear",
-]
 # Asked whenever unknown: the safety screen and what the summary needs.
 ALWAYS_ASK = {"red_flags", "stage", "locations", "severity", "weeks_of_pain"}
 AFFIRM, DENY, NOT_SURE, CORRECT = "affirm", "deny", "not_sure", "correct"
@@ -265,13 +244,20 @@ def updates_from_message(
     return updates
 
 
+def _exercise_weeks() -> float:
+    """How long exercises are given before "not improving" counts (the rulebook's rule)."""
+    (rule,) = [r for r in rulebook()["book_pt"] if r["id"] == "not_improving"]
+    (weeks,) = [c["value"] for c in rule["all"] if c["fact"] == "weeks_of_pain"]
+    return weeks
+
+
 def _relevant(field: str, case: Mapping[str, Any], missing: Set[str]) -> bool:
     if field in ALWAYS_ASK or field in missing:
         return True
     if field == "weeks":
         return case.get("stage") is not None
     if field == "exercising":
-        return (case.get("weeks_of_pain") or 0) >= 3
+        return (case.get("weeks_of_pain") or 0) >= _exercise_weeks()
     if field == "improving":
         return case.get("exercising") is True
     return False

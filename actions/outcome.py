@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import interview, render
 from actions.forms import debug_enabled
-from actions.triage import triage
+from triage import triage
 
 
 def _case_and_outcome(tracker: Tracker) -> tuple:

@@ -10,42 +10,18 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping
 
 from actions import clinic
+from triage.contract import FIELDS, QUESTION_ORDER
 
 Message = Dict[str, Any]
 
-LOCATION_WORDS = {
-    "front": "front of the hip / groin",
-    "side": "outer hip",
-    "back": "buttock",
-    "deep_pelvis": "deep in the pelvis",
-    "low_back": "lower back",
-    "pubic": "over the pubic bone",
-}
-TRIGGER_WORDS = {
-    "sitting": "sitting",
-    "lying_on_side": "lying on your side",
-    "standing_up": "standing up",
-    "sudden_movement": "sudden movements",
-    "walking": "walking",
-    "stairs": "stairs",
-    "running": "running",
-    "turning_in_bed": "turning in bed",
-    "standing_on_one_leg": "standing on one leg",
-    "moving": "moving",
-}
-YES_NO = {
-    "down_side_of_leg": ("runs down the side of the leg", "stays in the hip"),
-    "numbness_tingling": ("numbness or tingling", "no numbness"),
-    "below_knee": ("spreads below the knee", "not below the knee"),
-    "unstable": ("hips feel unstable", "hips feel stable"),
-    "tight": ("muscles tighten again soon after stretching", None),
-    "wakes_at_night": ("wakes you at night", "doesn't wake you at night"),
-    "limits_daily_life": ("gets in the way of daily life", None),
-    "exercising": ("doing exercises for it", "not doing exercises yet"),
-    "improving": ("getting better", "not getting better"),
-    "returning_to_sport": ("planning to get back to running or similar", None),
-    "labral_tear": ("a diagnosed labral tear", None),
-}
+
+def _words(field: str, value: Any) -> str | None:
+    """How the summary says one value of a case field (the contract's plain words)."""
+    return FIELDS[field]["words"][value]
+
+
+# The yes/no fields, in the order she was asked them.
+SUMMARY_YES_NO = [name for name in QUESTION_ORDER if FIELDS[name]["kind"] == "bool"]
 DISCLAIMER = "This is not a diagnosis."
 UNSCREENED = (
     "I couldn't complete the safety check. If you have bleeding, fluid leaking, regular "
@@ -73,9 +49,11 @@ def _duration(weeks: float) -> str:
 def _stage(case: Mapping[str, Any]) -> List[str]:
     stage, weeks = case.get("stage"), case.get("weeks")
     if stage == "pregnant":
-        return [f"{weeks} weeks pregnant" if weeks is not None else "pregnant"]
+        return [f"{weeks} weeks pregnant" if weeks is not None else _words("stage", stage)]
     if stage == "postpartum":
-        return [f"baby born {_duration(weeks)} ago" if weeks is not None else "had your baby"]
+        return [
+            f"baby born {_duration(weeks)} ago" if weeks is not None else _words("stage", stage)
+        ]
     return []
 
 
@@ -83,14 +61,14 @@ def summary(case: Mapping[str, Any]) -> str:
     """One line of what she told us, in her terms, so she can correct it."""
     parts = _stage(case)
     if case.get("locations"):
-        parts.append(", ".join(LOCATION_WORDS[x] for x in case["locations"]))
+        parts.append(", ".join(_words("locations", x) for x in case["locations"]))
     if case.get("qualities"):
-        parts.append(", ".join(case["qualities"]))
+        parts.append(", ".join(_words("qualities", x) for x in case["qualities"]))
     if case.get("triggers"):
-        parts.append("worse with " + ", ".join(TRIGGER_WORDS[x] for x in case["triggers"]))
-    for field, (yes, no) in YES_NO.items():
+        parts.append("worse with " + ", ".join(_words("triggers", x) for x in case["triggers"]))
+    for field in SUMMARY_YES_NO:
         value = case.get(field)
-        text = yes if value is True else no if value is False else None
+        text = _words(field, value) if isinstance(value, bool) else None
         if text:
             parts.append(text)
     if case.get("severity") is not None:

@@ -58,7 +58,7 @@ def _merge(slots: dict[str, Any], updates: dict[str, Any]) -> None:
 
 
 def _emergency(slots: dict[str, Any]) -> bool:
-    from actions.triage import red_flag_urgency
+    from triage import red_flag_urgency
 
     return any(red_flag_urgency(f) == "emergency" for f in slots.get("red_flags") or [])
 

@@ -36,7 +36,7 @@ PIPELINE_DIR = "spacy_pipeline"
 
 
 def _urgency(flag: str) -> str:
-    from actions.triage import red_flag_urgency
+    from triage import red_flag_urgency
 
     return red_flag_urgency(flag)
 
@@ -54,7 +54,10 @@ class CaseEntityExtractor(GraphComponent, EntityExtractorMixin):
     def fingerprint_addon(cls, config: Dict[str, Any]) -> str | None:
         """Retrains when a pattern file or the extractor code changes."""
         digest = hashlib.sha256()
-        for path in [Path(extractor.__file__), *extractor.pattern_files()]:
+        import triage.contract
+
+        sources = [Path(extractor.__file__), Path(triage.contract.__file__)]
+        for path in [*sources, *extractor.pattern_files()]:
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
         return digest.hexdigest()

@@ -1,6 +1,7 @@
 """Rule-based free-text extractor for the hip pain triage assistant.
 
-Pure spaCy (no Rasa import, no statistical model). Nothing is built at import time.
+Pure spaCy (no Rasa import, no statistical model); field names, values and limits come
+from the triage contract (``triage/contract.py``). Nothing is built at import time.
 
 API::
 
@@ -62,7 +63,8 @@ pattern (``NORM``, ``LOWER``, ``REGEX``, ``IN``, ``OP``; no LEMMA/POS: there is 
 ``id`` is the value: a contract value, ``"true"``/``"false"`` for booleans, a number
 literal (``"8"``), or a number slot: ``"#num"`` (the ``#num`` token in the span),
 ``"#num*K"`` (times K), ``"#dur"`` (the number times its unit, in weeks). Weeks are
-rounded to int (0..45 when the span says pregnant, else 0..3000), severity must be 0..10
+rounded to int (within the contract's ``WEEKS_MAX``: pregnant when the span says so, else
+after birth), severity must be within the contract's range
 and not be followed by a unit ("a 2 week thing" is not severity 2), durations are weeks
 rounded to 2 decimals.
 
@@ -97,6 +99,8 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from triage.contract import FIELDS, SEVERITY_MAX, WEEKS_MAX, fields_of_kind
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_PATTERN_DIR = Path(__file__).resolve().parent / "patterns"
@@ -107,63 +111,16 @@ NEG_WINDOW = 5  # max tokens between a negation cue and the start of what it neg
 META_KEY = "hip_extractor"  # nlp.meta entry: spelling variants + pattern fingerprint
 
 # ---------------------------------------------------------------------------
-# Contract (triage-contract.md): field names and allowed values
+# Contract (triage/contract.py): field names, allowed values and limits
 # ---------------------------------------------------------------------------
 LIST_FIELDS: dict[str, frozenset[str]] = {
-    "locations": frozenset({"front", "side", "back", "deep_pelvis", "low_back", "pubic"}),
-    "qualities": frozenset({"sharp", "stabbing", "pinpoint", "burning", "dull", "aching", "tight"}),
-    "triggers": frozenset(
-        {
-            "sitting",
-            "lying_on_side",
-            "standing_up",
-            "sudden_movement",
-            "walking",
-            "stairs",
-            "running",
-            "turning_in_bed",
-            "standing_on_one_leg",
-            "moving",
-        }
-    ),
-    "red_flags": frozenset(
-        {
-            "chest_pain_breathless",
-            "heavy_bleeding",
-            "sepsis_signs",
-            "self_harm_thoughts",
-            "bladder_bowel_control",
-            "saddle_numbness",
-            "contractions_or_fluid",
-            "reduced_baby_movements",
-            "pre_eclampsia_signs",
-            "calf_pain_swelling",
-            "fever",
-            "fall_or_trauma",
-            "cannot_bear_weight",
-            "leg_numbness_weakness",
-            "wound_problem",
-            "severe_constant_pain",
-        }
-    ),
+    name: frozenset(FIELDS[name]["values"]) for name in fields_of_kind("list")
 }
-STR_FIELDS: dict[str, frozenset[str]] = {"stage": frozenset({"pregnant", "postpartum"})}
-BOOL_FIELDS = frozenset(
-    {
-        "down_side_of_leg",
-        "unstable",
-        "tight",
-        "wakes_at_night",
-        "limits_daily_life",
-        "exercising",
-        "improving",
-        "returning_to_sport",
-        "labral_tear",
-        "numbness_tingling",
-        "below_knee",
-    }
-)
-NUMERIC_FIELDS = frozenset({"weeks", "weeks_of_pain", "severity"})
+STR_FIELDS: dict[str, frozenset[str]] = {
+    name: frozenset(FIELDS[name]["values"]) for name in fields_of_kind("enum")
+}
+BOOL_FIELDS = frozenset(fields_of_kind("bool"))
+NUMERIC_FIELDS = frozenset(fields_of_kind("int", "number"))
 HELPER_ENTITIES = frozenset({"number", "duration"})
 INTERNAL_LABELS = frozenset({"_neg", "_unsure", "_break", "_ignore", "_norm"})
 CASE_FIELDS = frozenset(LIST_FIELDS) | frozenset(STR_FIELDS) | BOOL_FIELDS | NUMERIC_FIELDS
@@ -756,14 +713,14 @@ def _span_value(doc: Doc, start: int, end: int, label: str, pid: str) -> Any:
         v = float(pid)
     if label == "severity":
         iv = int(v + 0.5)
-        return iv if 0 <= iv <= 10 else None
+        return iv if 0 <= iv <= SEVERITY_MAX else None
     if label == "weeks":
         iv = int(v + 0.5)
         pregnancy = any(
             t.norm_ in ("pregnant", "along", "gestation", "trimester") for t in doc[start:end]
         )
-        return iv if 0 <= iv <= (45 if pregnancy else 3000) else None
-    return _round_num(v) if 0 <= v <= 3000 else None
+        return iv if 0 <= iv <= WEEKS_MAX["pregnant" if pregnancy else "postpartum"] else None
+    return _round_num(v) if 0 <= v <= WEEKS_MAX["postpartum"] else None
 
 
 def _layers(label: str) -> tuple[str, ...]:

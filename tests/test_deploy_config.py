@@ -456,21 +456,32 @@ def test_dockerfile():
     assert (DEPLOY / "Dockerfile.dockerignore").read_text().count(".venv")
 
 
+def local_imports(packages: set[str]) -> set[str]:
+    """The project's own packages that `packages` import, directly or through each other."""
+    local = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()}
+    found, todo = set(packages), list(packages)
+    while todo:
+        for source in (ROOT / todo.pop()).rglob("*.py"):
+            names = re.findall(r"(?m)^\s*(?:from|import)\s+(\w+)", source.read_text())
+            for name in set(names) & local - found:
+                found.add(name)
+                todo.append(name)
+    return found
+
+
 def test_rasa_image_has_every_local_package_rasa_imports():
     stages = re.split(r"(?m)^FROM ", (DEPLOY / "Dockerfile").read_text())
     rasa = next(s for s in stages if s.split("\n")[0].endswith(" AS rasa"))
     build = next(s for s in stages if s.split("\n")[0].endswith(" AS rasa-build"))
-    local = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()}
-    imported = set()
-    for package in ("components", "channels", "store"):
-        for source in (ROOT / package).glob("*.py"):
-            found = re.findall(r"(?m)^\s*(?:from|import)\s+(\w+)", source.read_text())
-            imported |= {name for name in found if name in local}
-    assert "actions" in imported  # the NLU component and the health channel use it
-    for package in imported | {"components", "channels", "store"}:
+    served = local_imports({"components", "channels", "store"})
+    assert {"triage", "actions"} <= served  # the NLU component; the health channel
+    for package in served:
         assert f"COPY {package} ./{package}" in rasa, f"rasa image lacks {package}/"
-    for package in {"components", "actions"} & (imported | {"components"}):
+    for package in local_imports({"components"}):
         assert f"COPY {package} ./{package}" in build, f"training stage lacks {package}/"
+    actions = next(s for s in stages if s.split("\n")[0].endswith(" AS actions"))
+    for package in local_imports({"actions"}):
+        assert f"COPY {package} ./{package}" in actions, f"action image lacks {package}/"
 
 
 def test_no_wildcard_cors_or_default_tokens_anywhere():

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actions.triage import FIELDS, CaseError, triage, validate_case
-from actions.triage.case import RED_FLAGS
 from components import extractor
+from triage import FIELDS, CaseError, triage, validate_case
+from triage.contract import RED_FLAGS
 
 SETTINGS = settings(
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

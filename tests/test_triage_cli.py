@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from actions.triage.engine import OUTCOME_KEYS
+from triage.contract import OUTCOME_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -183,11 +183,13 @@ IMPORT_CHECK = """
 import importlib, pkgutil, sys
 import actions
 assert not any(m == "rasa" or m.startswith(("rasa.", "rasa_sdk")) for m in sys.modules), "actions"
-import actions.triage as triage
+import actions.triage
+import triage
 assert triage._engine.cache_info().currsize == 0, "rulebook loaded at import"
 # Like the Rasa SDK: import every module of the package.
-for info in pkgutil.walk_packages(triage.__path__, "actions.triage."):
+for info in pkgutil.walk_packages(triage.__path__, "triage."):
     importlib.import_module(info.name)
+importlib.import_module("actions.triage.__main__")
 assert triage._engine.cache_info().currsize == 0, "rulebook loaded at import"
 triage.triage({"locations": ["back"]})
 bad = sorted(m for m in sys.modules if m == "rasa" or m.startswith(("rasa.", "rasa_sdk")))

@@ -12,17 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actions.triage import FIELDS, CaseError, red_flag_urgency, rulebook, triage, validate_case
-from actions.triage.engine import (
-    OUTCOME_KEYS,
-    Engine,
-    RulebookError,
-    check_rulebook,
-    condition,
-    load_rulebook,
-    match,
-)
-from actions.triage.report import rules as rulebook_rules
+from triage import FIELDS, CaseError, red_flag_urgency, rulebook, triage, validate_case
+from triage.contract import OUTCOME_KEYS
+from triage.engine import Engine, condition, match
+from triage.loader import RulebookError, check_rulebook, load_rulebook
+from triage.report import rules as rulebook_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 VIGNETTES = yaml.safe_load((ROOT / "tests" / "vignettes.yml").read_text(encoding="utf-8"))[
@@ -249,7 +243,7 @@ def test_list_order_in_the_case_does_not_change_the_outcome():
 
 def test_outcome_is_the_same_across_processes():
     script = (
-        "import json, yaml; from actions.triage import triage; "
+        "import json, yaml; from triage import triage; "
         "vs = yaml.safe_load(open('tests/vignettes.yml'))['vignettes']; "
         "print(json.dumps([triage(v['case']) for v in vs], sort_keys=True))"
     )

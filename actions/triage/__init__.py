@@ -1,77 +1,8 @@
-"""Hip pain triage engine: a case in, an outcome out (see the triage contract).
+"""Alias of the top-level :mod:`triage` package (not an action).
 
-Public API, used by the chat and the NLU component:
-
-- :func:`triage` validates a case and returns the outcome dict.
-- :func:`validate_case` / :class:`CaseError` check a case.
-- :data:`FIELDS` describes the case fields.
-- :func:`red_flag_urgency` gives a red flag's urgency.
-- :func:`rulebook` returns the checked rulebook, for its texts.
-
-Nothing is loaded at import time, and nothing here imports Rasa: the rulebook
-is read on first use and cached.
+``python -m actions.triage`` is the name the triage contract gives the case command.
 """
 
-from __future__ import annotations
+from triage import FIELDS, CaseError, red_flag_urgency, rulebook, triage, validate_case
 
-from collections.abc import Mapping
-from functools import lru_cache
-from typing import Any
-
-from .case import FIELDS, RED_FLAGS, CaseError, validate_case
-
-__all__ = [
-    "FIELDS",
-    "CaseError",
-    "red_flag_urgency",
-    "rulebook",
-    "triage",
-    "validate_case",
-]
-
-
-@lru_cache(maxsize=1)
-def _engine() -> Any:
-    from .engine import Engine, load_rulebook
-
-    return Engine(load_rulebook())
-
-
-def rulebook() -> dict[str, Any]:
-    """Returns the loaded and checked rulebook (cached; treat it as read-only).
-
-    Raises:
-        engine.RulebookError: if the packaged rulebook is broken.
-    """
-    return _engine().book
-
-
-def red_flag_urgency(flag: str) -> str:
-    """Returns ``"emergency"`` or ``"urgent"`` for a red flag of the contract.
-
-    Raises:
-        CaseError: if ``flag`` is not a red flag of the contract.
-    """
-    if flag not in RED_FLAGS:
-        raise CaseError("red_flags", "one of " + ", ".join(RED_FLAGS), flag, "unknown value")
-    return _engine().red_flags[flag]["urgency"]
-
-
-def triage(case: Mapping[str, Any]) -> dict[str, Any]:
-    """Validates a case and returns its outcome.
-
-    Args:
-        case: a mapping of case fields (all optional; ``None`` means unknown).
-
-    Returns:
-        A dict with the contract's keys (urgency, red_flags, pattern, patterns,
-        book_pt, book_pt_reasons, labral_tear_note, explanation, advice,
-        sources, missing) and some extras: urgent_advice (text with
-        placeholders, or None), red_flag_lines, pattern_name (None when
-        unclear), pattern_description (also when unclear), labral_tear_text
-        (or None) and fired_rules (``section/id`` of every rule applied).
-
-    Raises:
-        CaseError: if the case is not valid.
-    """
-    return _engine().triage(validate_case(case))
+__all__ = ["FIELDS", "CaseError", "red_flag_urgency", "rulebook", "triage", "validate_case"]

@@ -1,6 +1,6 @@
-"""Runs the triage command: ``python -m actions.triage CASE_FILE``."""
+"""``python -m actions.triage CASE_FILE``: the case command (see :mod:`triage.cli`)."""
 
-from actions.triage.cli import main
+from triage.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -50,7 +50,7 @@ def parse(text: str, name: str) -> Any:
         pass
     import yaml
 
-    from .engine import read_yaml
+    from .loader import read_yaml
 
     try:
         data = read_yaml(text)

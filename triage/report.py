@@ -1,4 +1,4 @@
-"""Rules report: ``python -m actions.triage.report [--vignettes PATH] [--strict]``.
+"""Rules report: ``python -m triage.report [--vignettes PATH] [--strict]``.
 
 For each rule in the rulebook, prints its id, kind, the source it cites (id,
 section and passage) and how many vignettes in ``tests/vignettes.yml`` fire
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-DEFAULT_VIGNETTES = Path(__file__).resolve().parents[2] / "tests" / "vignettes.yml"
+DEFAULT_VIGNETTES = Path(__file__).resolve().parents[1] / "tests" / "vignettes.yml"
 KINDS = (
     ("red_flags", "red flag"),
     ("patterns", "pattern"),
@@ -94,13 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[:1] == ["--vignettes"] and len(args) == 2:
         path = Path(args[1])
     elif args:
-        print(
-            "usage: python -m actions.triage.report [--vignettes PATH] [--strict]", file=sys.stderr
-        )
+        print("usage: python -m triage.report [--vignettes PATH] [--strict]", file=sys.stderr)
         return 2
 
     from . import rulebook
-    from .engine import read_yaml
+    from .loader import read_yaml
 
     try:
         data = read_yaml(path.read_text(encoding="utf-8")) or {}

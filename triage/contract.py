@@ -1,4 +1,7 @@
-"""The triage case: field schema (from the triage contract) and validation.
+"""The triage contract's case: fields, values, limits, question order, and validation.
+
+The one place these are declared; the engine, the extractor, the interview and the
+renderer import them.
 
 A case is a mapping of optional fields; a missing field or ``None`` means "not
 known". :func:`validate_case` checks a case strictly and returns a normalized
@@ -35,52 +38,131 @@ RED_FLAGS = (
     "severe_constant_pain",
 )
 
+STAGES = ("pregnant", "postpartum")
+URGENCY_ORDER = ("emergency", "urgent", "book_pt", "self_care")
+RED_FLAG_URGENCIES = ("emergency", "urgent")
+OUTCOME_KEYS = (
+    "urgency",
+    "red_flags",
+    "pattern",
+    "patterns",
+    "book_pt",
+    "book_pt_reasons",
+    "labral_tear_note",
+    "explanation",
+    "advice",
+    "sources",
+    "missing",
+)
+"""The contract's outcome keys, in contract order."""
 WEEKS_MAX = {"pregnant": 45, "postpartum": 3000}
+"""The upper bound of `weeks` by stage (weeks pregnant; weeks since birth)."""
+SEVERITY_MAX = 10
 
 
-def _enum(*values: str) -> dict[str, Any]:
-    return {"kind": "enum", "values": values}
+def _enum(values: dict[str, str]) -> dict[str, Any]:
+    return {"kind": "enum", "values": tuple(values), "words": dict(values)}
 
 
-def _list(*values: str) -> dict[str, Any]:
-    return {"kind": "list", "values": values}
+def _list(values: dict[str, str]) -> dict[str, Any]:
+    return {"kind": "list", "values": tuple(values), "words": dict(values)}
 
 
-_BOOL: dict[str, Any] = {"kind": "bool"}
+def _bool(yes: str, no: str | None) -> dict[str, Any]:
+    """A yes/no field, with how the summary says each answer (None: not shown)."""
+    return {"kind": "bool", "words": {True: yes, False: no}}
+
 
 FIELDS: dict[str, dict[str, Any]] = {
-    "stage": _enum("pregnant", "postpartum"),
-    "weeks": {"kind": "int", "min": 0, "max": 3000, "max_by_stage": dict(WEEKS_MAX)},
-    "locations": _list("front", "side", "back", "deep_pelvis", "low_back", "pubic"),
-    "down_side_of_leg": dict(_BOOL),
-    "qualities": _list("sharp", "stabbing", "pinpoint", "burning", "dull", "aching", "tight"),
-    "triggers": _list(
-        "sitting",
-        "lying_on_side",
-        "standing_up",
-        "sudden_movement",
-        "walking",
-        "stairs",
-        "running",
-        "turning_in_bed",
-        "standing_on_one_leg",
-        "moving",
+    "stage": _enum({"pregnant": "pregnant", "postpartum": "had your baby"}),
+    "weeks": {
+        "kind": "int",
+        "min": 0,
+        "max": max(WEEKS_MAX.values()),
+        "max_by_stage": dict(WEEKS_MAX),
+    },
+    "locations": _list(
+        {
+            "front": "front of the hip / groin",
+            "side": "outer hip",
+            "back": "buttock",
+            "deep_pelvis": "deep in the pelvis",
+            "low_back": "lower back",
+            "pubic": "over the pubic bone",
+        }
     ),
-    "unstable": dict(_BOOL),
-    "tight": dict(_BOOL),
-    "severity": {"kind": "int", "min": 0, "max": 10},
-    "wakes_at_night": dict(_BOOL),
-    "limits_daily_life": dict(_BOOL),
+    "down_side_of_leg": _bool("runs down the side of the leg", "stays in the hip"),
+    "qualities": _list(
+        {
+            "sharp": "sharp",
+            "stabbing": "stabbing",
+            "pinpoint": "pinpoint",
+            "burning": "burning",
+            "dull": "dull",
+            "aching": "aching",
+            "tight": "tight",
+        }
+    ),
+    "triggers": _list(
+        {
+            "sitting": "sitting",
+            "lying_on_side": "lying on your side",
+            "standing_up": "standing up",
+            "sudden_movement": "sudden movements",
+            "walking": "walking",
+            "stairs": "stairs",
+            "running": "running",
+            "turning_in_bed": "turning in bed",
+            "standing_on_one_leg": "standing on one leg",
+            "moving": "moving",
+        }
+    ),
+    "unstable": _bool("hips feel unstable", "hips feel stable"),
+    "tight": _bool("muscles tighten again soon after stretching", None),
+    "severity": {"kind": "int", "min": 0, "max": SEVERITY_MAX},
+    "wakes_at_night": _bool("wakes you at night", "doesn't wake you at night"),
+    "limits_daily_life": _bool("gets in the way of daily life", None),
     "weeks_of_pain": {"kind": "number", "min": 0, "max": None},
-    "exercising": dict(_BOOL),
-    "improving": dict(_BOOL),
-    "returning_to_sport": dict(_BOOL),
-    "labral_tear": dict(_BOOL),
-    "numbness_tingling": dict(_BOOL),
-    "below_knee": dict(_BOOL),
-    "red_flags": _list(*RED_FLAGS),
+    "exercising": _bool("doing exercises for it", "not doing exercises yet"),
+    "improving": _bool("getting better", "not getting better"),
+    "returning_to_sport": _bool("planning to get back to running or similar", None),
+    "labral_tear": _bool("a diagnosed labral tear", None),
+    "numbness_tingling": _bool("numbness or tingling", "no numbness"),
+    "below_knee": _bool("spreads below the knee", "not below the knee"),
+    "red_flags": _list({flag: flag.replace("_", " ") for flag in RED_FLAGS}),
 }
-"""Case fields in contract order: field -> spec (kind, values, min, max)."""
+"""Case fields in contract order: field -> spec (kind, values, min, max, and `words`:
+how the summary says each value in plain words)."""
+
+QUESTION_ORDER = (
+    "red_flags",
+    "stage",
+    "weeks",
+    "locations",
+    "down_side_of_leg",
+    "numbness_tingling",
+    "below_knee",
+    "qualities",
+    "triggers",
+    "unstable",
+    "tight",
+    "severity",
+    "wakes_at_night",
+    "limits_daily_life",
+    "weeks_of_pain",
+    "exercising",
+    "improving",
+    "returning_to_sport",
+    "labral_tear",
+)
+"""The order she is asked in: the safety screen first. domain.yml's
+`forms.triage_form.required_slots` lists the same fields in this order (tested)."""
+
+
+def fields_of_kind(*kinds: str) -> tuple[str, ...]:
+    """The case fields of the given kinds (enum, list, bool, int, number), in order."""
+    return tuple(field for field, spec in FIELDS.items() if spec["kind"] in kinds)
+
 
 _MISSING = object()
 
@@ -213,7 +295,7 @@ def validate_case(obj: Any) -> dict[str, Any]:
             if not isinstance(value, bool):
                 raise CaseError(field, "true or false", value)
             case[field] = value
-        elif kind == "int" and field == "weeks":
+        elif field == "weeks":
             stage = case.get("stage")
             hint = {"pregnant": " (weeks pregnant)", "postpartum": " (weeks since birth)"}
             high = spec["max_by_stage"].get(stage, spec["max"])
