@@ -8,8 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import clinic
-from triage import rulebook
+from triage import clinic, rulebook
 
 FOLLOWUP_FOR_INTENT = {
     "ask_why": "why",

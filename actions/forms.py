@@ -10,7 +10,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecutionRejected, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import interview
+from actions import interview, render
 
 FORM = "triage_form"
 
@@ -111,3 +111,19 @@ class ValidateTriageForm(Action):
             )
         events = [SlotSet(key, value) for key, value in bookkeeping.items()]
         return [*events, SlotSet("requested_slot", questions[0] if questions else None)]
+
+
+class ActionAskRedFlags(Action):
+    """The safety screen question (the form asks it): the rulebook's list, fitted to her stage."""
+
+    def name(self) -> str:
+        return "action_ask_red_flags"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        message = render.screen_question(
+            tracker.get_slot("stage"), bool(tracker.get_slot("reasked"))
+        )
+        dispatcher.utter_message(text=message["text"], buttons=message["buttons"])
+        return []

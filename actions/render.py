@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping
 
-from actions import clinic
+from triage import clinic, rulebook
 from triage.contract import FIELDS, QUESTION_ORDER
 
 Message = Dict[str, Any]
@@ -24,11 +24,11 @@ def _words(field: str, value: Any) -> str | None:
 SUMMARY_YES_NO = [name for name in QUESTION_ORDER if FIELDS[name]["kind"] == "bool"]
 DISCLAIMER = "This is not a diagnosis."
 UNSCREENED = (
-    "I couldn't complete the safety check. If you have bleeding, fluid leaking, regular "
-    "tightenings, the baby moving less, a swollen painful calf, a fever, numbness between "
-    "your legs or new trouble with your bladder or bowels, call {emergency_number} or your "
-    "maternity unit now."
+    "I couldn't complete the safety check. If you have {signs}, call {{emergency_number}} "
+    "or your maternity unit now."
 )
+NONE_BUTTON = {"title": "None of these", "payload": "none of these"}
+YES_BUTTON = {"title": "Yes, one of these", "payload": "yes"}
 AFTER_OUTCOME_BUTTONS = [
     {"title": "Book a visit", "payload": "how do I book"},
     {"title": "Why does this happen?", "payload": "why does this happen"},
@@ -82,6 +82,36 @@ def summary(case: Mapping[str, Any]) -> str:
     return "Here's what you told me: " + "; ".join(parts) + "."
 
 
+def screen_signs(stage: str | None) -> List[Dict[str, Any]]:
+    """The safety screen's warning signs for her stage (the rulebook's list)."""
+    key = stage if stage in ("pregnant", "postpartum") else "unknown"
+    return [
+        {**sign, "words": sign["text"][key]}
+        for sign in rulebook()["safety_screen"]["signs"]
+        if key in sign["text"]
+    ]
+
+
+def _listed(stage: str | None, joiner: str) -> str:
+    return joiner.join(sign["words"] for sign in screen_signs(stage))
+
+
+def screen_question(stage: str | None, reasked: bool = False) -> Message:
+    """The red-flag screen: the list fitted to her stage; the re-ask is a picker."""
+    screen = rulebook()["safety_screen"]
+    if reasked:
+        buttons = [NONE_BUTTON] + [dict(sign["button"]) for sign in screen_signs(stage)]
+        return {"text": screen["picker"], "buttons": buttons}
+    listed = _listed(stage, " · ")
+    text = f"{screen['question']} {listed[:1].upper()}{listed[1:]}"
+    return {"text": text, "buttons": [NONE_BUTTON, YES_BUTTON]}
+
+
+def unscreened_message(stage: str | None) -> str:
+    """Her red-flag screen was never answered: the signs to act on, for her stage."""
+    return clinic.fill(UNSCREENED.format(signs=_listed(stage, ", ")))
+
+
 def urgent_message(outcome: Mapping[str, Any]) -> str:
     """The urgent advice for the outcome's highest red flag, with clinic numbers."""
     return clinic.fill(outcome["urgent_advice"])
@@ -105,7 +135,7 @@ def outcome_messages(case: Mapping[str, Any], outcome: Mapping[str, Any]) -> Lis
         if outcome.get("red_flag_lines"):
             messages.append({"text": " ".join(outcome["red_flag_lines"])})
     elif "red_flags" in outcome["missing"]:
-        messages.append({"text": clinic.fill(UNSCREENED)})
+        messages.append({"text": unscreened_message(case.get("stage"))})
     messages.append(
         {
             "text": summary(case),

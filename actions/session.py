@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import clinic
+from triage import clinic
 
 
 def clinic_slots() -> List[EventType]:
@@ -19,6 +19,7 @@ def clinic_slots() -> List[EventType]:
         SlotSet("clinic_name", settings["name"]),
         SlotSet("clinic_phone", settings["phone"]),
         SlotSet("emergency_number", settings["emergency_number"]),
+        SlotSet("maternity_line", settings["maternity_line"]),
         SlotSet("booking_url", settings["booking_url"]),
     ]
 

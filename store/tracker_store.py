@@ -15,9 +15,9 @@ Differences from `rasa.core.tracker_store.SQLTrackerStore`:
   Rasa silently use memory, so import errors are re-raised as another type).
 - No silent switch to memory: Rasa wraps every store in `FailSafeTrackerStore`,
   which logs and then keeps the conversation in memory when the database fails.
-  Importing this module makes that wrapper raise instead when it wraps this store:
-  the message is not handled (the patient gets an apology, see channels/health.py)
-  and nothing is kept anywhere but the database.
+  `patches/tracker_store.py` makes that wrapper raise instead when it wraps this
+  store: the message is not handled (the patient gets an apology, see
+  patches/degraded_mode.py) and nothing is kept anywhere but the database.
 - `check()` is a cheap query for the health check (channels/health.py).
 - Erasure: when the turn being saved ran `action_erase_conversation` and that action
   set `erasure_confirmed` (it is only set when the patient confirmed), every stored
@@ -36,12 +36,7 @@ from typing import Any, Dict, Iterable, List
 
 import sqlalchemy as sa
 from rasa.core.brokers.broker import EventBroker
-from rasa.core.tracker_store import (
-    FailSafeTrackerStore,
-    SQLTrackerStore,
-    create_engine_kwargs,
-    is_postgresql_url,
-)
+from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs, is_postgresql_url
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -103,9 +98,6 @@ class ClinicTrackerStore(SQLTrackerStore):
         Raises:
             TrackerStoreUnavailable: the database cannot be reached or used.
         """
-        # Rasa wraps this store in FailSafeTrackerStore after creating it; from then
-        # on a database error is loud instead of a silent switch to memory.
-        _install_no_memory_fallback()
         try:
             url = self.get_db_url(dialect, host, port, db, username, password, login_db, query)
             self._wait_for_database(url, float(startup_wait))
@@ -249,33 +241,11 @@ def _engine(url: Any) -> sa.engine.Engine:
     )
 
 
-def _wrapped(store: Any) -> Any:
+def underlying_store(store: Any) -> Any:
+    """The store inside Rasa's FailSafe / Awaitable wrappers."""
     for _ in range(5):
         inner = getattr(store, "_tracker_store", None)
         if inner is None:
             break
         store = inner
     return store
-
-
-def _strict(original: Any) -> Any:
-    def on_error(self: FailSafeTrackerStore, error: Exception) -> None:
-        if not isinstance(_wrapped(self), ClinicTrackerStore):
-            return original(self, error)
-        message = describe_error(error)
-        logger.error(
-            "Tracker database error (%s): this message is not handled and nothing is "
-            "kept in memory instead.",
-            message,
-        )
-        raise TrackerStoreUnavailable(message) from error
-
-    on_error.clinic_strict = True  # type: ignore[attr-defined]
-    return on_error
-
-
-def _install_no_memory_fallback() -> None:
-    for name in ("on_tracker_store_error", "on_tracker_store_retrieve_error"):
-        original = getattr(FailSafeTrackerStore, name)
-        if not getattr(original, "clinic_strict", False):
-            setattr(FailSafeTrackerStore, name, _strict(original))

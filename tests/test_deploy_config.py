@@ -474,7 +474,7 @@ def test_rasa_image_has_every_local_package_rasa_imports():
     rasa = next(s for s in stages if s.split("\n")[0].endswith(" AS rasa"))
     build = next(s for s in stages if s.split("\n")[0].endswith(" AS rasa-build"))
     served = local_imports({"components", "channels", "store"})
-    assert {"triage", "actions"} <= served  # the NLU component; the health channel
+    assert {"triage", "patches"} <= served  # the NLU component; the patches component
     for package in served:
         assert f"COPY {package} ./{package}" in rasa, f"rasa image lacks {package}/"
     for package in local_imports({"components"}):

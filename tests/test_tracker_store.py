@@ -38,6 +38,7 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
+import patches
 from channels.health import tracker_store_status
 from scripts import tracker_admin
 from store.tracker_store import (
@@ -50,6 +51,14 @@ from tests.needs import missing
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN = Domain.load(str(ROOT / "domain.yml"))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def rasa_patches():
+    """As in a Rasa server with our config.yml: the no-memory-fallback patch is on."""
+    patches.install()
+
+
 SECRET = "I am 31 weeks pregnant and bleeding"  # must never reach a log or error message
 
 

@@ -189,7 +189,7 @@ assert triage._engine.cache_info().currsize == 0, "rulebook loaded at import"
 # Like the Rasa SDK: import every module of the package.
 for info in pkgutil.walk_packages(triage.__path__, "triage."):
     importlib.import_module(info.name)
-importlib.import_module("actions.triage.__main__")
+importlib.import_module("actions.triage")
 assert triage._engine.cache_info().currsize == 0, "rulebook loaded at import"
 triage.triage({"locations": ["back"]})
 bad = sorted(m for m in sys.modules if m == "rasa" or m.startswith(("rasa.", "rasa_sdk")))

@@ -74,6 +74,7 @@ _TOP_KEYS = (
     "sources",
     "red_flags",
     "urgent_advice",
+    "safety_screen",
     "patterns",
     "unclear_pattern",
     "not_covered",
@@ -83,6 +84,8 @@ _TOP_KEYS = (
     "advice",
     "followups",
 )
+SCREEN_STAGES = ("pregnant", "postpartum", "unknown")
+MAX_PAYLOAD_BYTES = 64  # Telegram's limit for a button's callback data
 FOLLOWUP_IDS = ("why", "what_helps", "how_long", "running", "labral_tear", "booking")
 ADVICE_SHOW = ("always", "pattern")
 
@@ -247,6 +250,45 @@ def _check_texts(where: str, items: Any, sources: Mapping, required: Iterable[st
         _text(f"{where}/{key}", item, "text")
 
 
+def _check_screen(screen: Any) -> None:
+    """The safety screen: its two questions and its signs, each standing for red flags."""
+    if not isinstance(screen, Mapping) or set(screen) != {"question", "picker", "signs"}:
+        raise _fail("safety_screen", "needs exactly 'question', 'picker' and 'signs'")
+    _text("safety_screen", screen, "question")
+    _text("safety_screen", screen, "picker")
+    signs = screen["signs"]
+    if not isinstance(signs, list) or not signs:
+        raise _fail("safety_screen", "'signs' must be a non-empty list")
+    seen: set[str] = set()
+    for number, sign in enumerate(signs, 1):
+        if not isinstance(sign, Mapping) or not isinstance(sign.get("id"), str):
+            raise _fail(f"safety_screen #{number}", "each sign needs a mapping with an 'id'")
+        where = f"safety_screen/{sign['id']}"
+        if sign["id"] in seen:
+            raise _fail(where, "duplicate id")
+        seen.add(sign["id"])
+        if set(sign) != {"id", "flags", "text", "button"}:
+            raise _fail(where, "keys must be exactly id, flags, text, button")
+        flags = sign["flags"]
+        if not isinstance(flags, list) or not flags or any(f not in RED_FLAGS for f in flags):
+            raise _fail(where, f"'flags' must be red flags of the contract, got {flags!r}")
+        texts = sign["text"]
+        if not isinstance(texts, Mapping) or not texts or set(texts) - set(SCREEN_STAGES):
+            raise _fail(where, f"'text' maps some of {', '.join(SCREEN_STAGES)} to words")
+        for stage in texts:
+            _text(where, texts, stage)
+        button = sign["button"]
+        if not isinstance(button, Mapping) or set(button) != {"title", "payload"}:
+            raise _fail(where, "'button' needs a title and a payload")
+        _text(where, button, "title")
+        _text(where, button, "payload")
+        if len(button["payload"].encode()) > MAX_PAYLOAD_BYTES:
+            raise _fail(where, f"the payload is over {MAX_PAYLOAD_BYTES} bytes")
+    for stage in SCREEN_STAGES:
+        if not any(stage in sign["text"] for sign in signs):
+            raise _fail("safety_screen", f"no sign is shown when the stage is {stage}")
+
+
 def check_rulebook(data: Any) -> dict[str, Any]:
     """Checks a parsed rulebook and returns it.
 
@@ -292,6 +334,7 @@ def check_rulebook(data: Any) -> dict[str, Any]:
         raise _fail("labral_tear", "must be a mapping")
     _check_rules({"labral_tear": [labral]}, "labral_tear", sources, None)
     _check_texts("urgent_advice", data["urgent_advice"], sources, RED_FLAG_URGENCIES)
+    _check_screen(data["safety_screen"])
     _check_texts("explanation", data["explanation"], sources, ("default", "unclear"))
     _check_texts("followups", data["followups"], sources, FOLLOWUP_IDS)
 

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from actions import clinic as clinic_settings
 from tests.integration.dialogue import run_dialogue
 from tests.integration.servers import MODEL, Servers, free_port, running_servers
 from tests.needs import missing
 from tests.test_tracker_store import Postgres, postgres_missing
+from triage import clinic as clinic_settings
 
 ACTION_TIMEOUT = 3  # seconds (ACTION_SERVER_TIMEOUT), so the hung-server test is quick
 CLINIC_STORE = (

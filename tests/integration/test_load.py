@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 import yaml
 
+from actions import render
 from tests.integration.servers import MODEL, ROOT, running_servers
 
 CONVERSATIONS = int(os.environ.get("LOAD_CONVERSATIONS", "200"))
@@ -39,6 +40,10 @@ def question_slots() -> dict[str, str]:
         if name.startswith("utter_ask_"):
             for variant in variants:
                 found[" ".join(variant["text"].split())] = name[len("utter_ask_") :]
+    for stage in ("pregnant", "postpartum", None):
+        for reasked in (False, True):
+            text = render.screen_question(stage, reasked)["text"]
+            found[" ".join(text.split())] = "red_flags"
     return found
 
 

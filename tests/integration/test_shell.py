@@ -26,6 +26,7 @@ from tests.integration.servers import MODEL, ROOT, free_port
 LINKED = [
     "Makefile", ".venv", "actions", "components", "config.yml", "domain.yml",
     "credentials.yml", "clinic.yml", "requirements.txt", "requirements-dev.txt", "scripts",
+    "triage", "patches", "channels", "store",
 ]  # fmt: skip
 OPENING = "im 31 weeks pregant and the outside of my right hip burns, worse at night lying on it"
 # Free-text answers by a word of the question; anything else gets a button.

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from actions import clinic
 from tests.integration.servers import ROOT
 from tests.needs import missing
+from triage import clinic
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

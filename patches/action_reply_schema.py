@@ -1,25 +1,22 @@
-"""Rasa component: check the action server's replies with a schema compiled once.
+"""The action server's replies checked with a schema compiled once.
+
+Patches `RemoteAction._validate_action_result` (checked against Rasa 3.6.21).
 
 Rasa 3.6 checks every reply of the action server with ``jsonschema.validate(reply,
 schema)``, which first re-checks the constant events schema against the JSON Schema
 meta-schema, on every call. The benchmark profile put 63% of a turn's CPU there
-(bench/results, docs/benchmarks.md). When the model loads, this no-op pipeline
-component swaps that check for one with the same validator class, the same
-``best_match`` error and the same message, built once. Replies are still checked.
+(bench/results, docs/benchmarks.md). This swaps that check for one with the same
+validator class, the same ``best_match`` error and the same message, built once.
+Replies are still checked.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 from rasa.core.actions.action import RemoteAction
-from rasa.engine.graph import ExecutionContext, GraphComponent
-from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.constants import DOCS_BASE_URL
-from rasa.shared.nlu.training_data.message import Message
 
 
 @lru_cache(maxsize=1)
@@ -54,24 +51,3 @@ def validate_action_result(self: RemoteAction, result: Dict[str, Any]) -> bool:
 def install() -> None:
     """Swaps Rasa's per-call schema check for the compiled one (idempotent)."""
     RemoteAction._validate_action_result = validate_action_result  # type: ignore[method-assign]
-
-
-@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
-class ActionReplySchemaOnce(GraphComponent):
-    """No-op NLU component whose creation installs the compiled reply check."""
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> ActionReplySchemaOnce:
-        """Installs the compiled check when the model is loaded."""
-        install()
-        return cls()
-
-    def process(self, messages: List[Message]) -> List[Message]:
-        """Leaves messages alone."""
-        return messages

@@ -11,6 +11,14 @@ import yaml
 
 CONFIG_FILE = Path(__file__).resolve().parent.parent / "clinic.yml"
 KEYS = ("name", "phone", "emergency_number", "maternity_line", "booking_url")
+# Words for the placeholders when the settings cannot be read (the apology of a failed
+# turn; domain.yml's responses before the session has loaded them).
+FALLBACK = {
+    "clinic_name": "the clinic",
+    "clinic_phone": "the number on the clinic's website",
+    "emergency_number": "your emergency number",
+    "maternity_line": "your maternity unit's triage line",
+}
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,0 +1,84 @@
+"""Every patch of Rasa's internals, in one place (checked against Rasa 3.6.21).
+
+Rasa 3.6 has no hook for what these do, so each replaces one internal function. They
+are installed by :func:`install`, from one place: the ``components.rasa_patches.
+RasaPatches`` entry of config.yml's pipeline, when a model is loaded (``rasa run``,
+``rasa shell``, ``rasa test``, and the make verbs that wrap them). Each module says
+what it replaces and why; :data:`PATCHES` lists them. A Rasa upgrade must re-check
+each one (tests/test_patches.py fails if a patched function's signature changes).
+
+- ``degraded_mode``: ``Agent.handle_message`` and ``RemoteAction.run``: the message
+  guard, and the apology, timeouts and red-flag salvage when the action server fails.
+- ``action_reply_schema``: ``RemoteAction._validate_action_result``: the reply schema
+  compiled once (it was 63% of a turn's CPU).
+- ``tracker_store``: ``FailSafeTrackerStore.on_tracker_store_error`` and
+  ``on_tracker_store_retrieve_error``: no silent switch to memory when the database fails.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+CHECKED_WITH = "rasa==3.6.21"
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One patch: its module in this package and the Rasa functions it replaces."""
+
+    name: str
+    replaces: tuple[str, ...]
+    why: str
+
+
+PATCHES = (
+    Patch(
+        "degraded_mode",
+        ("rasa.core.agent.Agent.handle_message", "rasa.core.actions.action.RemoteAction.run"),
+        "message guard; apology, timeouts and red-flag salvage when the action server fails",
+    ),
+    Patch(
+        "action_reply_schema",
+        ("rasa.core.actions.action.RemoteAction._validate_action_result",),
+        "the action-reply schema compiled once instead of on every call",
+    ),
+    Patch(
+        "tracker_store",
+        (
+            "rasa.core.tracker_store.FailSafeTrackerStore.on_tracker_store_error",
+            "rasa.core.tracker_store.FailSafeTrackerStore.on_tracker_store_retrieve_error",
+        ),
+        "no silent switch to an in-memory store when the database fails",
+    ),
+)
+_INSTALLED: list[str] = []
+
+
+def install(disable: Iterable[str] = ()) -> list[str]:
+    """Installs every patch not in `disable` (idempotent); returns the installed names.
+
+    Raises:
+        ValueError: `disable` names a patch that does not exist.
+    """
+    skip = set(disable)
+    unknown = skip - {patch.name for patch in PATCHES}
+    if unknown:
+        raise ValueError(f"unknown patch(es) to disable: {', '.join(sorted(unknown))}")
+    for patch in PATCHES:
+        if patch.name in skip or patch.name in _INSTALLED:
+            continue
+        importlib.import_module(f"{__name__}.{patch.name}").install()
+        _INSTALLED.append(patch.name)
+    if _INSTALLED:
+        logger.debug("Rasa patches installed: %s", ", ".join(_INSTALLED))
+    return list(_INSTALLED)
+
+
+def installed() -> list[str]:
+    """The names of the patches installed in this process."""
+    return list(_INSTALLED)

@@ -1,0 +1,115 @@
+"""The patches of Rasa internals: one registry, installed from one place, and the
+compiled action-reply check accepts and rejects exactly what Rasa's own does."""
+
+import importlib
+import inspect
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+from rasa.core.actions.action import RemoteAction
+
+import patches
+from components.rasa_patches import RasaPatches
+from patches import action_reply_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+# The parameters of every patched Rasa function, as checked against Rasa 3.6.21.
+SIGNATURES = {
+    "rasa.core.agent.Agent.handle_message": ["self", "message"],
+    "rasa.core.actions.action.RemoteAction.run": [
+        "self", "output_channel", "nlg", "tracker", "domain",
+    ],
+    "rasa.core.actions.action.RemoteAction._validate_action_result": ["self", "result"],
+    "rasa.core.tracker_store.FailSafeTrackerStore.on_tracker_store_error": ["self", "error"],
+    "rasa.core.tracker_store.FailSafeTrackerStore.on_tracker_store_retrieve_error": [
+        "self", "error",
+    ],
+}  # fmt: skip
+
+GOOD = [
+    {"events": [], "responses": []},
+    {"events": [{"event": "slot", "name": "triage", "value": {"urgency": "routine"}}]},
+    {"events": [{"event": "action_execution_rejected", "name": "triage_form"}], "responses": []},
+]
+BAD = [
+    {"events": [{"name": "no event key"}]},
+    {"events": [{"event": "slot", "timestamp": "yesterday"}]},
+    {"events": "not a list"},
+]
+
+
+@pytest.fixture()
+def stock_check():
+    original = RemoteAction._validate_action_result
+    yield original
+    RemoteAction._validate_action_result = original
+
+
+@pytest.mark.parametrize("reply", GOOD)
+def test_valid_replies_pass_both_checks(stock_check, reply):
+    action = RemoteAction("action_give_outcome", None)
+    assert stock_check(action, reply) is True
+    action_reply_schema.install()
+    assert action._validate_action_result(reply) is True
+
+
+@pytest.mark.parametrize("reply", BAD)
+def test_invalid_replies_fail_both_checks_with_the_same_message(stock_check, reply):
+    action = RemoteAction("action_give_outcome", None)
+    with pytest.raises(jsonschema.ValidationError) as stock:
+        stock_check(action, reply)
+    action_reply_schema.install()
+    with pytest.raises(jsonschema.ValidationError) as ours:
+        action._validate_action_result(reply)
+    assert ours.value.message == stock.value.message
+    assert "Failed to validate Action server response" in ours.value.message
+
+
+def test_the_component_installs_the_check_when_created_and_leaves_messages_alone(stock_check):
+    component = RasaPatches.create({}, None, None, None)
+    assert RemoteAction._validate_action_result is action_reply_schema.validate_action_result
+    messages = [object()]
+    assert component.process(messages) is messages
+
+
+def resolve(path: str):
+    module, cls, name = path.rsplit(".", 2)
+    return inspect.unwrap(getattr(getattr(importlib.import_module(module), cls), name))
+
+
+def test_every_patched_function_is_registered_and_keeps_its_signature():
+    registered = {target for patch in patches.PATCHES for target in patch.replaces}
+    assert registered == set(SIGNATURES)
+    for target, params in SIGNATURES.items():
+        assert list(inspect.signature(resolve(target)).parameters) == params, target
+
+
+def test_each_patch_module_documents_what_it_replaces_and_the_version():
+    for patch in patches.PATCHES:
+        module = importlib.import_module(f"patches.{patch.name}")
+        doc = module.__doc__ or ""
+        assert "3.6.21" in doc, patch.name
+        for target in patch.replaces:
+            assert target.rsplit(".", 1)[-1] in doc, (patch.name, target)
+        assert callable(module.install)
+
+
+def test_install_is_idempotent_and_refuses_unknown_names():
+    first = patches.install()
+    assert patches.install() == first == patches.installed()
+    with pytest.raises(ValueError, match="nosuch"):
+        patches.install(["nosuch"])
+
+
+def test_no_module_outside_patches_assigns_to_rasa_classes():
+    """Monkey-patches of Rasa live only in patches/ (installed from config.yml)."""
+    assigned = re.compile(r"^\s*(RemoteAction|Agent|FailSafeTrackerStore|\w+Input)\.\w+\s*=", re.M)
+    setattr_rasa = re.compile(r"setattr\((RemoteAction|Agent|FailSafeTrackerStore)\b")
+    for folder in ("actions", "channels", "components", "store", "triage", "scripts"):
+        for source in (ROOT / folder).rglob("*.py"):
+            text = source.read_text()
+            assert not assigned.search(text) and not setattr_rasa.search(text), source
+    config = (ROOT / "config.yml").read_text()
+    assert "components.rasa_patches.RasaPatches" in config
