@@ -127,7 +127,7 @@ clean:
 # Needs Debian's postgresql, redis-server and nginx (apt-get install), and the widget.
 .PHONY: scale-test validate-deploy
 scale-test: $(MODEL) widget/node_modules
-	$(BIN)/python -m deploy.scale_test.run
+	$(BIN)/python -m tests.scale.run
 
 # The deployment files, offline: Kubernetes schemas and policies, compose, nginx.
 validate-deploy: $(STAMP)

@@ -1,15 +1,16 @@
 """Load generator: whole interviews through the REST channel, from its own process.
 
 An asyncio client (aiohttp) runs `--concurrency` conversations at a time on
-loopback. Each conversation is one benchmark dialogue: the free-text opening,
-then the scripted answer to whatever `requested_slot` names (read from the
-tracker between turns; "not sure" when unscripted), until the slot `triage` is
-set. Only the webhook round trip of each turn is timed; the tracker read
-between turns (plus `--think` seconds, 0 by default: a closed loop with no pause)
-is the client's think time. Bounded in count and time: no new
-conversation starts after `--max-dialogues` or `--max-seconds`; with
-`--abandon`, conversations still running stop there too (otherwise they finish);
-everything stops at a hard deadline.
+loopback. Each conversation is one benchmark dialogue, driven by the project's
+one dialogue driver (tests/support/dialogue.py): the free-text opening, then the
+scripted answer to whatever `requested_slot` names (read from the tracker between
+turns; "not sure" when unscripted), until the slot `triage` is set. Only the
+webhook round trip of each turn is timed; the tracker read between turns (plus
+`--think` seconds, 0 by default: a closed loop with no pause) is the client's
+think time. Bounded in count and time: no new conversation starts after
+`--max-dialogues` or `--max-seconds`; with `--abandon`, conversations still
+running stop there too (otherwise they finish); everything stops at a hard
+deadline.
 
     python -m bench.loadgen --url URL --token T --concurrency 8 --out run.json
 
@@ -32,8 +33,14 @@ from typing import Any
 import aiohttp
 import yaml
 
+from tests.support.dialogue import DialogueError, Script, arun_dialogue
+
 MAX_TURNS = 30
 REQUEST_TIMEOUT = 60.0
+
+
+class Abandoned(Exception):
+    """The run's time is up and `--abandon` stops conversations still running."""
 
 
 def _answers(dialogue: dict[str, Any]) -> dict[str, str]:
@@ -89,35 +96,35 @@ class Client:
 
     async def _dialogue(self, dialogue: dict[str, Any]) -> None:
         sender = f"bench-{dialogue['id']}-{uuid.uuid4().hex[:8]}"
-        answers = _answers(dialogue)
-        asked: list[str] = []
-        result: dict[str, Any] = {"id": dialogue["id"], "asked": asked, "finished": False}
+        script = Script(dialogue["opening"], _answers(dialogue), MAX_TURNS)
+        result: dict[str, Any] = {"id": dialogue["id"], "asked": script.asked, "finished": False}
+
+        async def say(text: str) -> list[dict]:
+            return await self._say(sender, text, dialogue["id"])
+
+        async def slots() -> dict[str, Any]:
+            found = await self._slots(sender)
+            if self.args.abandon and self._time_up() and not found.get("triage"):
+                raise Abandoned
+            return found
+
+        async def think() -> None:
+            if self.args.think > 0:
+                await asyncio.sleep(self.args.think * random.uniform(0.5, 1.5))
+
         try:
-            await self._say(sender, dialogue["opening"], dialogue["id"])
-            for _ in range(MAX_TURNS):
-                slots = await self._slots(sender)
-                if slots.get("triage"):
-                    outcome = slots["triage"]
-                    wrong = {
-                        key: [outcome.get(key), value]
-                        for key, value in dialogue["expect"].items()
-                        if outcome.get(key) != value
-                    }
-                    result.update(finished=True, correct=not wrong, wrong=wrong)
-                    break
-                if self.args.abandon and self._time_up():
-                    result["abandoned"] = True
-                    break
-                requested = slots.get("requested_slot")
-                if not requested:
-                    result["error"] = f"no outcome and no question after {asked}"
-                    break
-                asked.append(requested)
-                if self.args.think > 0:
-                    await asyncio.sleep(self.args.think * random.uniform(0.5, 1.5))
-                await self._say(sender, answers.get(requested, "not sure"), dialogue["id"])
-            else:
-                result["error"] = f"no outcome after {MAX_TURNS} turns"
+            final = await arun_dialogue(say, slots, script, think)
+            outcome = final["triage"]
+            wrong = {
+                key: [outcome.get(key), value]
+                for key, value in dialogue["expect"].items()
+                if outcome.get(key) != value
+            }
+            result.update(finished=True, correct=not wrong, wrong=wrong)
+        except Abandoned:
+            result["abandoned"] = True
+        except DialogueError as exc:
+            result["error"] = str(exc)
         except (aiohttp.ClientError, asyncio.TimeoutError, RuntimeError) as exc:
             result["error"] = f"{type(exc).__name__}: {exc}"
             self.errors.append(result["error"])

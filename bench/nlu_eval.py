@@ -1,7 +1,11 @@
-"""Intent and entity F1 on the held-out NLU set, through a running server's /model/parse.
+"""Intent and entity F1 on the held-out NLU set: the project's one NLU scorer.
 
-`/model/parse` runs `Agent.parse_message` (the whole NLU pipeline, fallback and
-red-flag override included), so the intent scored is the one the dialogue sees.
+    .venv/bin/python -m bench.nlu_eval [--model M] [SET]   # in-process; prints JSON
+
+The benchmark scores through a running server's `/model/parse`; the command line
+loads the model in-process. Both run `Agent.parse_message` (the whole NLU pipeline,
+fallback and red-flag override included), so the intent scored is the one the
+dialogue sees.
 Entities are matched by value, not by character span: a message's gold
 (entity, value) pairs against the pairs an extractor returned, counted as
 multisets. Helper entities not in the annotation schema (`number`, `duration`)
@@ -135,6 +139,26 @@ def evaluate(url: str, token: str, path: Path, workers: int = 2) -> dict[str, An
     examples = load_examples(path)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         parsed = list(pool.map(lambda ex: _parse(url, token, ex["text"]), examples))
+    return score(examples, parsed, "server /model/parse (Agent.parse_message)")
+
+
+def evaluate_model(model: Path, path: Path) -> dict[str, Any]:
+    """Parses every held-out example with the model loaded in this process, and scores."""
+    import asyncio
+
+    from rasa.core.agent import Agent
+
+    examples = load_examples(path)
+    agent = Agent.load(str(model))
+
+    async def parse_all() -> list[dict[str, Any]]:
+        return [await agent.parse_message(example["text"]) for example in examples]
+
+    return score(examples, asyncio.run(parse_all()), "in-process Agent.parse_message")
+
+
+def score(examples: list[dict[str, Any]], parsed: list[dict[str, Any]], how: str) -> dict:
+    """Intent and value-level entity scores of parse results against the examples."""
     rows, pairs = [], []
     for example, result in zip(examples, parsed, strict=True):
         predicted = (result.get("intent") or {}).get("name") or "None"
@@ -153,7 +177,7 @@ def evaluate(url: str, token: str, path: Path, workers: int = 2) -> dict[str, An
         )
     extractors = sorted({e["extractor"] for r in rows for e in r["predicted"] if e["extractor"]})
     return {
-        "method": "server /model/parse (Agent.parse_message), value-level entity matching",
+        "method": f"{how}, value-level entity matching",
         "intent": intent_scores(pairs),
         "entities": {
             "all": entity_scores(rows, None),
@@ -165,3 +189,25 @@ def evaluate(url: str, token: str, path: Path, workers: int = 2) -> dict[str, An
             if r["intent"] != r["predicted_intent"]
         ],
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Scores the trained model in-process; prints JSON (errors listed last)."""
+    import argparse
+    import logging
+
+    root = Path(__file__).resolve().parents[1]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("set", nargs="?", default=root / "tests" / "nlu_heldout.yml", type=Path)
+    parser.add_argument("--model", default=root / "models" / "hip-triage.tar.gz", type=Path)
+    args = parser.parse_args(argv)
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.WARNING)  # Rasa's debug lines carry the message text
+    logging.disable(logging.WARNING)
+    print(json.dumps(evaluate_model(args.model, args.set), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from bench import speed
+
 TARGET_P95_MS = {1: 50.0, 32: 250.0}
 TARGET_TRAIN_S = 30.0
 TARGET_START_S = 15.0
@@ -212,6 +214,8 @@ def render(run: dict[str, Any], out_dir: Path) -> str:
         ),
         "",
         *notes(run, results),
+        "",
+        *speed.lines(run.get("speed")),
         "",
         *profile_lines(next((r for r in results.values() if r.get("profile")), ours)),
         "",

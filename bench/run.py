@@ -33,7 +33,7 @@ from typing import Any, Callable
 import numpy as np
 import yaml
 
-from bench import check_dialogues, nlu_eval, procs, report
+from bench import check_dialogues, nlu_eval, procs, report, speed
 
 ROOT = procs.ROOT
 BENCH = ROOT / "bench"
@@ -590,6 +590,8 @@ class Bench:
             return 2
         subjects = [Subject(name, path) for name, path in self.configs()]
         self.measure(subjects)
+        self.log("speed of the case command and the extractor")
+        speed_figures = speed.measure()
         results: dict[str, Any] = {}
         for subject in subjects:
             results[subject.name] = subject.result
@@ -619,6 +621,7 @@ class Bench:
                                                       self.s["max_dialogues"].items()}},
             "dialogues": [d["id"] for d in self.dialogues],
             "results": results,
+            "speed": speed_figures,
         }  # fmt: skip
         self.write(run)
         return 1 if failed else 0

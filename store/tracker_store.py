@@ -30,6 +30,8 @@ Differences from `rasa.core.tracker_store.SQLTrackerStore`:
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, List
@@ -51,7 +53,14 @@ RETRY_SECONDS = 2.0
 
 
 class TrackerStoreUnavailable(RuntimeError):
-    """The tracker database cannot be reached (or the store cannot be built)."""
+    """The tracker database failed while the server was running."""
+
+
+class TrackerStoreConfigError(RuntimeError):
+    """The configured tracker database cannot be used at start-up (one line)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"tracker_store (endpoints file): {problem}")
 
 
 def describe_error(error: BaseException) -> str:
@@ -91,13 +100,48 @@ class ClinicTrackerStore(SQLTrackerStore):
         login_db: str | None = None,
         query: Dict | None = None,
         startup_wait: float = DEFAULT_STARTUP_WAIT,
+        exit_on_error: bool = True,
         **kwargs: Any,
     ) -> None:
         """Connects to the database, waiting at most `startup_wait` seconds.
 
+        When it cannot, a server (Rasa builds the store with `exit_on_error` left
+        on) stops with one line on stderr naming the setting to fix, exit status 1,
+        instead of a traceback through Rasa and Sanic. Tools and tests pass
+        `exit_on_error=False` and get the error.
+
         Raises:
-            TrackerStoreUnavailable: the database cannot be reached or used.
+            TrackerStoreConfigError: the database cannot be reached or used (only
+                with `exit_on_error=False`).
         """
+        try:
+            self._connect(
+                domain, dialect, host, port, db, username, password, event_broker,
+                login_db, query, startup_wait, **kwargs,
+            )  # fmt: skip
+        except TrackerStoreConfigError as error:
+            if not exit_on_error:
+                raise
+            sys.stderr.write(f"{error}\n")
+            sys.stderr.flush()
+            os._exit(1)  # a SystemExit would be logged with a traceback by Sanic
+        logger.info("Tracker store: %s database '%s' is reachable.", self.engine.name, db)
+
+    def _connect(
+        self,
+        domain: Domain | None,
+        dialect: str,
+        host: str | None,
+        port: int | None,
+        db: str,
+        username: str | None,
+        password: str | None,
+        event_broker: EventBroker | None,
+        login_db: str | None,
+        query: Dict | None,
+        startup_wait: float,
+        **kwargs: Any,
+    ) -> None:
         try:
             url = self.get_db_url(dialect, host, port, db, username, password, login_db, query)
             self._wait_for_database(url, float(startup_wait))
@@ -113,15 +157,12 @@ class ClinicTrackerStore(SQLTrackerStore):
             self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
         except (ImportError, AttributeError) as error:
             # Rasa would swallow these and silently use an in-memory store.
-            raise TrackerStoreUnavailable(f"cannot build the tracker store: {error}") from error
-        logger.info("Tracker store: %s database '%s' is reachable.", self.engine.name, db)
+            raise TrackerStoreConfigError(f"cannot build the store: {error}") from error
 
     @staticmethod
     def _wait_for_database(url: Any, seconds: float) -> None:
         if str(url).startswith("sqlite") and getattr(url, "database", None):
-            folder = Path(url.database).expanduser().resolve().parent
-            if not folder.is_dir():
-                raise TrackerStoreUnavailable(f"tracker database folder '{folder}' does not exist")
+            _prepare_sqlite(Path(url.database))
         engine = _engine(url)
         deadline = time.monotonic() + max(seconds, 0.0)
         try:
@@ -132,12 +173,11 @@ class ClinicTrackerStore(SQLTrackerStore):
                     return
                 except sa.exc.SQLAlchemyError as error:
                     if time.monotonic() >= deadline:
-                        message = (
-                            f"tracker database unreachable after {seconds:g} s: "
-                            f"{describe_error(error)}"
-                        )
-                        logger.error(message)
-                        raise TrackerStoreUnavailable(message) from error
+                        raise TrackerStoreConfigError(
+                            f"{_where(url)} unreachable after {seconds:g} s "
+                            f"({describe_error(error)}); check dialect, url, port, db, "
+                            "username, password and startup_wait"
+                        ) from None
                     logger.warning("Waiting for the tracker database: %s", describe_error(error))
                     time.sleep(RETRY_SECONDS)
         finally:
@@ -222,6 +262,29 @@ class ClinicTrackerStore(SQLTrackerStore):
         )
         deleted += int(result.rowcount or 0)
         return {"conversations": len(stale_ids), "events": deleted}
+
+
+def _where(url: Any) -> str:
+    """The database a URL names, without its password."""
+    if str(url).startswith("sqlite"):
+        return f"SQLite database '{url.database}'"
+    return f"{url.get_backend_name()} at {url.host}:{url.port or 'default port'}, db '{url.database}'"
+
+
+def _prepare_sqlite(path: Path) -> None:
+    """Creates the database's folder (0700) and file (0600): health data, hers only."""
+    path = path.expanduser()
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not path.exists():
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    except OSError as error:
+        raise TrackerStoreConfigError(
+            f"cannot create the SQLite database '{path}' ({error.strerror}); check db"
+        ) from None
 
 
 def _chunks(items: List[str], size: int) -> Iterable[List[str]]:

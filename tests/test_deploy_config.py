@@ -416,7 +416,7 @@ def test_nginx_upstreams_and_limits():
 
 
 def test_nginx_loopback_variant_passes_nginx_t(tmp_path):
-    from deploy.scale_test.nginx_variant import loopback_variant
+    from tests.scale.nginx_variant import loopback_variant
 
     widget = {"demo": ROOT / "widget" / "demo", "src": ROOT / "widget" / "src",
               "vendor": tmp_path}  # fmt: skip

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import random
-import statistics
 import time
 from pathlib import Path
 
@@ -155,50 +154,6 @@ def test_pattern_files_and_validation(tmp_path):
     )
     small = build_nlp(good)
     assert [(e["entity"], e["value"]) for e in extract(small, "my bumm")] == [("locations", "back")]
-
-
-def test_build_time():
-    """build_nlp takes well under a second of CPU (wall time is printed too).
-
-    CPU time is asserted because wall time on a shared, loaded CI box can be several times
-    the work done; on an idle machine the two are close.
-    """
-    build_nlp()  # warm-up (first lexemes, regex compilation)
-    cpu, wall = [], []
-    for _ in range(3):
-        c0, w0 = time.process_time(), time.perf_counter()
-        build_nlp()
-        cpu.append(time.process_time() - c0)
-        wall.append(time.perf_counter() - w0)
-    print(f"\nbuild_nlp: cpu {min(cpu) * 1000:.0f} ms, wall {min(wall) * 1000:.0f} ms (best of 3)")
-    assert min(cpu) < 1.0
-    assert min(wall) < 10.0
-
-
-def test_extract_speed(nlp):
-    """A typical message takes well under 5 ms of CPU."""
-    texts = [r["text"] for r in CASES]
-    for t in texts:
-        extract(nlp, t)
-    cpu, wall = [], []
-    for t in texts:
-        c0, w0 = time.process_time(), time.perf_counter()
-        extract(nlp, t)
-        cpu.append(time.process_time() - c0)
-        wall.append(time.perf_counter() - w0)
-    med_cpu = statistics.median(cpu) * 1000
-    med_wall = statistics.median(wall) * 1000
-    p95 = sorted(cpu)[int(len(cpu) * 0.95)] * 1000
-    long_text = " ".join(texts)[:MAX_CHARS]
-    c0 = time.process_time()
-    extract(nlp, long_text * 50)
-    worst = (time.process_time() - c0) * 1000
-    print(
-        f"\nextract: median cpu {med_cpu:.2f} ms (wall {med_wall:.2f} ms), p95 cpu {p95:.2f} ms,"
-        f" 100k chars (truncated to {MAX_CHARS}) {worst:.1f} ms"
-    )
-    assert med_cpu < 5
-    assert worst < 200
 
 
 ODD_INPUTS = [

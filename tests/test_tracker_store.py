@@ -8,14 +8,9 @@ reason, only when initdb is not installed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import glob
-import os
-import pwd
-import shutil
-import socket
+import stat
 import subprocess
-import tempfile
+import sys
 import time
 from pathlib import Path
 
@@ -45,9 +40,12 @@ from store.tracker_store import (
     ERASE_ACTION,
     ERASE_SLOT,
     ClinicTrackerStore,
+    TrackerStoreConfigError,
     TrackerStoreUnavailable,
 )
 from tests.needs import missing
+from tests.support.ports import free_port
+from tests.support.postgres import Postgres, postgres_missing
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN = Domain.load(str(ROOT / "domain.yml"))
@@ -60,100 +58,6 @@ def rasa_patches():
 
 
 SECRET = "I am 31 weeks pregnant and bleeding"  # must never reach a log or error message
-
-
-# --- PostgreSQL, started by the tests ------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def postgres_bin(name: str) -> str | None:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found[-1] if found else shutil.which(name)
-
-
-class Postgres:
-    """A throw-away PostgreSQL server on 127.0.0.1 (as user `postgres` when run as root)."""
-
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="clinic-pg-"))
-        self.port = _free_port()
-        self.db = "rasa"
-        self._demote = None
-        if os.geteuid() == 0:
-            user = pwd.getpwnam("postgres")
-            os.chown(self.dir, user.pw_uid, user.pw_gid)
-
-            def demote() -> None:
-                os.setgid(user.pw_gid)
-                os.setuid(user.pw_uid)
-
-            self._demote = demote
-
-    def _run(self, *args: str) -> None:
-        subprocess.run(
-            args, check=True, capture_output=True, preexec_fn=self._demote, cwd="/", timeout=120
-        )
-
-    def start(self) -> Postgres:
-        data = self.dir / "data"
-        if not data.exists():
-            self._run(postgres_bin("initdb"), "-D", str(data), "-U", "postgres",
-                      "--auth=trust", "-E", "UTF8")  # fmt: skip
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} "
-            "-c fsync=off -c full_page_writes=off"
-        )
-        self._run(postgres_bin("pg_ctl"), "-D", str(data), "-w", "-t", "60",
-                  "-l", str(self.dir / "postgres.log"), "-o", options, "start")  # fmt: skip
-        engine = sa.create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            exists = connection.execute(
-                sa.text("SELECT 1 FROM pg_database WHERE datname = :db"), {"db": self.db}
-            ).first()
-            if not exists:
-                connection.execute(sa.text(f"CREATE DATABASE {self.db}"))
-        engine.dispose()
-        return self
-
-    def stop(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            self._run(postgres_bin("pg_ctl"), "-D", str(self.dir / "data"), "-w", "-m",
-                      "immediate", "stop")  # fmt: skip
-
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def url(self, db: str | None = None) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{db or self.db}"
-
-    def store_kwargs(self) -> dict:
-        return {"dialect": "postgresql", "host": "127.0.0.1", "port": self.port,
-                "db": self.db, "username": "postgres"}  # fmt: skip
-
-    def endpoints_section(self, startup_wait: float = 5) -> str:
-        return (
-            "tracker_store:\n  type: store.tracker_store.ClinicTrackerStore\n"
-            f"  dialect: postgresql\n  url: 127.0.0.1\n  port: {self.port}\n"
-            f"  db: {self.db}\n  username: postgres\n  startup_wait: {startup_wait}\n"
-        )
-
-
-def postgres_missing() -> str | None:
-    """Why PostgreSQL tests cannot run here, or None."""
-    if not postgres_bin("initdb") or not postgres_bin("pg_ctl"):
-        return "PostgreSQL's initdb is not installed (apt-get install postgresql)"
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            return "running as root needs the `postgres` user (apt-get install postgresql)"
-    return None
 
 
 @pytest.fixture(scope="module")
@@ -323,31 +227,60 @@ def test_admin_script_refuses_bad_arguments(tmp_path, capsys):
 # --- loud failures -------------------------------------------------------------------
 
 
-def test_start_fails_fast_when_the_sqlite_folder_is_missing(tmp_path):
-    with pytest.raises(TrackerStoreUnavailable, match="does not exist"):
-        ClinicTrackerStore(DOMAIN, dialect="sqlite", db=str(tmp_path / "nowhere" / "t.db"))
+def test_the_sqlite_folder_and_file_are_created_for_her_only(tmp_path):
+    """A fresh clone has no var/: the store makes it, 0700, and the database 0600."""
+    folder = tmp_path / "var" / "deeper"
+    store = ClinicTrackerStore(DOMAIN, dialect="sqlite", db=str(folder / "t.db"))
+    assert store.check() is None
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "t.db").stat().st_mode) == 0o600
+
+
+def test_an_existing_world_readable_database_is_made_private(tmp_path):
+    path = tmp_path / "t.db"
+    path.touch(mode=0o644)
+    path.chmod(0o644)
+    ClinicTrackerStore(DOMAIN, dialect="sqlite", db=str(path))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_database_that_cannot_be_created_is_one_line_naming_the_setting(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(TrackerStoreConfigError, match=r"^tracker_store .*check db$"):
+        ClinicTrackerStore(
+            DOMAIN, dialect="sqlite", db=str(tmp_path / "a-file" / "t.db"), exit_on_error=False
+        )
 
 
 def test_start_fails_after_startup_wait_when_postgresql_is_unreachable():
     if postgres_missing():
         missing(postgres_missing())
-    started = time.monotonic()
-    with pytest.raises(TrackerStoreUnavailable, match="unreachable after 1 s"):
+    with pytest.raises(TrackerStoreConfigError, match="unreachable after 1 s") as error:
         ClinicTrackerStore(
-            DOMAIN, dialect="postgresql", host="127.0.0.1", port=_free_port(), db="rasa",
-            username="postgres", startup_wait=1,
+            DOMAIN, dialect="postgresql", host="127.0.0.1", port=free_port(), db="rasa",
+            username="postgres", startup_wait=1, exit_on_error=False,
         )  # fmt: skip
-    assert time.monotonic() - started < 20
+    assert "\n" not in str(error.value) and "port" in str(error.value)
 
 
-def test_rasa_does_not_swap_a_failing_clinic_store_for_memory(tmp_path):
-    config = EndpointConfig(
-        type="store.tracker_store.ClinicTrackerStore",
-        dialect="sqlite",
-        db=str(tmp_path / "missing" / "t.db"),
+def test_a_server_stops_with_one_line_and_no_traceback(tmp_path):
+    """As Rasa builds it (exit_on_error left on): one line on stderr, exit status 1."""
+    (tmp_path / "a-file").write_text("")
+    code = (
+        "from rasa.core.tracker_store import TrackerStore\n"
+        "from rasa.utils.endpoints import EndpointConfig\n"
+        "TrackerStore.create(EndpointConfig(type='store.tracker_store.ClinicTrackerStore',"
+        f" dialect='sqlite', db={str(tmp_path / 'a-file' / 't.db')!r}))\n"
+        "print('still running')\n"
     )
-    with pytest.raises(TrackerStoreUnavailable):
-        TrackerStore.create(config, domain=DOMAIN)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1, done
+    assert "still running" not in done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.startswith("tracker_store")]
+    assert len(lines) == 1 and "check db" in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_a_typo_in_the_module_path_becomes_memory_and_the_health_check_says_so():

@@ -2,7 +2,8 @@
 
 import uuid
 
-from tests.integration.dialogue import run_dialogue
+from tests.support.dialogue import run_dialogue
+from tests.support.servers import texts
 
 PIRIFORMIS = "stabbing pain in my glute when I sit, 25 weeks pregnant"
 SHORT_ANSWERS = {"red_flags": "none of these", "severity": "4", "weeks_of_pain": "1 week"}
@@ -12,18 +13,14 @@ def new_sender(prefix):
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def texts(reply):
-    return [m.get("text", "") for m in reply]
-
-
-def test_red_flag_inside_an_answer_interrupts_at_once_and_alone(servers):
+def test_red_flag_inside_an_answer_interrupts_at_once_and_alone(servers, settings):
     sender = new_sender("rf")
     servers.say(sender, "my hip hurts, I'm 30 weeks pregnant")
     servers.say(sender, "none of these")
     assert servers.tracker(sender)["slots"]["requested_slot"] == "locations"
     reply = servers.say(sender, "it's on the side, and I'm bleeding")
     first = texts(reply)[0]
-    assert "urgent medical help" in first and "999" in first
+    assert "urgent medical help" in first and settings["emergency_number"] in first
     assert "Here's what you told me" not in first
     slots = servers.tracker(sender)["slots"]
     assert slots["triage"]["urgency"] == "emergency"

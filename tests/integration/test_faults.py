@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import tempfile
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -21,17 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.dialogue import run_dialogue
-from tests.integration.servers import MODEL, Servers, free_port, running_servers
 from tests.needs import missing
-from tests.test_tracker_store import Postgres, postgres_missing
+from tests.support.dialogue import run_dialogue
+from tests.support.ports import free_port, wait_until
+from tests.support.postgres import Postgres, postgres_missing
+from tests.support.servers import Servers, running_servers, shipped_tracker_store, texts
 from triage import clinic as clinic_settings
 
 ACTION_TIMEOUT = 3  # seconds (ACTION_SERVER_TIMEOUT), so the hung-server test is quick
-CLINIC_STORE = (
-    "tracker_store:\n  type: store.tracker_store.ClinicTrackerStore\n"
-    '  dialect: sqlite\n  db: "{workdir}/t.db"\n  startup_wait: 2\n'
-)
 OPENING = "my hip hurts on the outside"
 ANSWERS = {
     "red_flags": "none of these",
@@ -45,7 +40,6 @@ ANSWERS = {
     "weeks_of_pain": "2 weeks",
     "labral_tear": "no",
 }
-SAID: list[str] = []
 INJECTED: dict[str, int] = {}
 
 
@@ -54,22 +48,16 @@ def injected(kind: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def fleet():
-    if not MODEL.exists():
-        pytest.fail(f"{MODEL} is missing: run `make train` first")
+def fleet(model):
+    """A server pair of its own, as shipped: these tests kill and break it."""
     env = {"ACTION_SERVER_TIMEOUT": str(ACTION_TIMEOUT)}
-    with running_servers(tracker_store=CLINIC_STORE, env=env) as running:
+    with running_servers(env=env) as running:
         yield running
     print(f"\nfaults injected: {INJECTED}")
 
 
 def say(servers, sender: str, text: str) -> list[dict]:
-    SAID.append(text)
     return servers.say(sender, text)
-
-
-def texts(reply: list[dict]) -> list[str]:
-    return [m.get("text", "") for m in reply]
 
 
 def health(servers) -> tuple[int, dict]:
@@ -178,11 +166,9 @@ def test_hung_action_server_times_out_with_the_apology(fleet):
     os.kill(fleet.actions_proc.pid, signal.SIGSTOP)
     injected("action server hung (SIGSTOP)")
     try:
-        started = time.monotonic()
+        # Without the timeout the turn would hang past the client's own timeout.
         reply = say(fleet, sender, "I'm pregnant")
-        took = time.monotonic() - started
         assert is_apology(reply[-1]["text"]), texts(reply)
-        assert took < 4 * ACTION_TIMEOUT + 5, took
         reply = say(fleet, sender, "I have chest pain and can't breathe")
         assert reply[0]["text"].startswith("⚠️"), texts(reply)
     finally:
@@ -207,6 +193,21 @@ def test_rasa_killed_between_turns_loses_nothing(fleet):
     assert final["stage"] == "pregnant" and final["weeks"] == 24 and final["triage"]
 
 
+def waiting_requests(port: int) -> int:
+    """Connections to `port` whose request is received but not yet read (/proc/net/tcp)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not os.path.exists(table):
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, queues = fields[1], fields[3], fields[4]
+            rx_queue = int(queues.split(":")[1], 16)
+            if int(local.split(":")[1], 16) == port and state == "01" and rx_queue > 0:
+                count += 1
+    return count
+
+
 def test_rasa_killed_during_a_turn_leaves_a_consistent_conversation(fleet):
     sender = f"kill-mid-{uuid.uuid4().hex[:8]}"
     at_stage_question(fleet, sender)
@@ -219,17 +220,24 @@ def test_rasa_killed_during_a_turn_leaves_a_consistent_conversation(fleet):
         except Exception as error:  # the connection dies with the server
             errors.append(error)
 
+    # The action server is paused, so the turn stops inside its first custom action:
+    # the kill lands mid-turn, every time.
+    os.kill(fleet.actions_proc.pid, signal.SIGSTOP)
     thread = threading.Thread(target=send)
-    thread.start()
-    time.sleep(0.05)
-    fleet.stop_rasa(kill=True)
-    injected("Rasa server killed (SIGKILL) during a turn")
-    thread.join(timeout=60)
+    try:
+        thread.start()
+        wait_until(lambda: waiting_requests(fleet.actions_port), 30, "Rasa to call the actions")
+        fleet.stop_rasa(kill=True)
+        injected("Rasa server killed (SIGKILL) during a turn")
+        thread.join(timeout=60)
+    finally:
+        os.kill(fleet.actions_proc.pid, signal.SIGCONT)
+    assert errors, "the turn was cut off"
     fleet.start_rasa()
     after = fleet.tracker(sender)
-    if after["events"] == before["events"]:  # the turn never committed: she sends it again
-        say(fleet, sender, "I'm pregnant")
-        after = fleet.tracker(sender)
+    assert after["events"] == before["events"], "a cut-off turn is not kept half-done"
+    say(fleet, sender, "I'm pregnant")  # she sends it again
+    after = fleet.tracker(sender)
     assert after["events"][: len(before["events"])] == before["events"], "history intact"
     assert after["slots"]["stage"] == "pregnant"
     assert after["slots"]["requested_slot"] == "weeks"
@@ -247,7 +255,7 @@ def test_database_unreachable_during_a_conversation_is_loud_and_never_memory(fle
     sender = f"db-down-{uuid.uuid4().hex[:8]}"
     at_stage_question(fleet, sender)
     before = fleet.tracker(sender)
-    db = fleet.workdir / "t.db"
+    db = fleet.db
     moved = break_sqlite(db)
     injected("tracker database unreachable (SQLite file replaced)")
     try:
@@ -261,7 +269,7 @@ def test_database_unreachable_during_a_conversation_is_loud_and_never_memory(fle
         db.rmdir()
         moved.rename(db)
     assert health(fleet)[0] == 200
-    log = (fleet.workdir / "rasa.log").read_text(errors="replace")
+    log = fleet.log()
     assert "ERROR" in log and "Tracker database error" in log
     assert "Falling back to use the 'InMemoryTrackerStore'" not in log
     after = fleet.tracker(sender)
@@ -284,10 +292,11 @@ def wait_exit(proc, seconds: float) -> int | None:
         return None
 
 
-@pytest.mark.parametrize("where", ["sqlite_missing_folder", "postgresql_closed_port"])
-def test_database_unreachable_at_start_stops_the_server_loudly(where):
+@pytest.mark.parametrize("where", ["sqlite_cannot_be_created", "postgresql_closed_port"])
+def test_database_unreachable_at_start_stops_the_server_with_one_line(model, where, tmp_path):
+    (tmp_path / "a-file").write_text("")
     section = {
-        "sqlite_missing_folder": CLINIC_STORE.replace("{workdir}/t.db", "{workdir}/no/t.db"),
+        "sqlite_cannot_be_created": shipped_tracker_store(tmp_path, db=f"{tmp_path}/a-file/t.db"),
         "postgresql_closed_port": (
             "tracker_store:\n  type: store.tracker_store.ClinicTrackerStore\n"
             f"  dialect: postgresql\n  url: 127.0.0.1\n  port: {free_port()}\n"
@@ -295,44 +304,44 @@ def test_database_unreachable_at_start_stops_the_server_loudly(where):
         ),
     }[where]
     injected(f"tracker database unreachable at start ({where})")
-    with tempfile.TemporaryDirectory() as tmp:
-        servers = start_rasa_only(Path(tmp), section)
-        try:
-            code = wait_exit(servers.rasa_proc, 120)
-            log = (Path(tmp) / "rasa.log").read_text(errors="replace")
-            assert code not in (None, 0), f"the server kept running without its database: {log}"
-            assert "TrackerStoreUnavailable" in log, log[-3000:]
-            with pytest.raises(OSError):
-                urllib.request.urlopen(f"{servers.url}/webhooks/health/", timeout=5)
-        finally:
-            servers.stop()
+    servers = start_rasa_only(tmp_path, section)
+    try:
+        code = wait_exit(servers.rasa_proc, 120)
+        log = servers.log()
+        assert code == 1, f"the server kept running without its database: {log[-3000:]}"
+        lines = [line for line in log.splitlines() if line.startswith("tracker_store")]
+        assert len(lines) == 1 and "check" in lines[0], log[-3000:]
+        assert "Traceback" not in log, log[-3000:]
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"{servers.url}/webhooks/health/", timeout=5)
+    finally:
+        servers.stop()
 
 
-def test_a_store_that_fails_to_import_fails_the_health_check():
+def test_a_store_that_fails_to_import_fails_the_health_check(model, tmp_path):
     section = "tracker_store:\n  type: store.tracker_stor.ClinicTrackerStore\n  db: x.db\n"
     injected("tracker store module path misspelt (Rasa falls back to memory)")
-    with tempfile.TemporaryDirectory() as tmp:
-        servers = start_rasa_only(Path(tmp), section)
+    servers = start_rasa_only(tmp_path, section)
+
+    def answered() -> tuple | None:
         try:
-            deadline = time.monotonic() + 120
-            status, body = 0, {}
-            while time.monotonic() < deadline:
-                try:
-                    status, body = health(servers)
-                except OSError:
-                    status = 0
-                if status and body.get("error") != "the model and tracker store are not loaded yet":
-                    break
-                time.sleep(1)
-            assert servers.rasa_proc.poll() is None
-            assert status == 503, body
-            assert "InMemoryTrackerStore" in body["error"]
-        finally:
-            servers.stop()
+            status, body = health(servers)
+        except OSError:
+            return None
+        loading = body.get("error") == "the model and tracker store are not loaded yet"
+        return None if loading else (status, body)
+
+    try:
+        status, body = wait_until(answered, 120, "the health check to answer")
+        assert servers.rasa_proc.poll() is None
+        assert status == 503, body
+        assert "InMemoryTrackerStore" in body["error"]
+    finally:
+        servers.stop()
 
 
 @pytest.fixture(scope="module")
-def postgres_fleet():
+def postgres_fleet(model):
     reason = postgres_missing()
     if reason:
         missing(reason)
@@ -347,11 +356,35 @@ def postgres_fleet():
 
 
 def test_logs_of_the_faults_contain_no_message_text(fleet):
+    """Her words during each fault (action server down, hung, database gone): never logged."""
+    said = {
+        "down": "I am bleeding and my calf hurts, action server down",
+        "hung": "my hip burns on the outside while the actions hang",
+        "db": "twenty nine weeks and my glute stabs, database gone",
+    }
+    sender = f"log-faults-{uuid.uuid4().hex[:8]}"
+    at_stage_question(fleet, sender)
+    fleet.stop_actions(kill=True)
+    try:
+        say(fleet, sender, said["down"])
+    finally:
+        fleet.start_actions()
+    os.kill(fleet.actions_proc.pid, signal.SIGSTOP)
+    try:
+        say(fleet, sender, said["hung"])
+    finally:
+        os.kill(fleet.actions_proc.pid, signal.SIGCONT)
+    moved = break_sqlite(fleet.db)
+    try:
+        say(fleet, sender, said["db"])
+    finally:
+        fleet.db.rmdir()
+        moved.rename(fleet.db)
+    say(fleet, sender, "hello")  # a barrier: every log line of the faults is written
     for name in ("rasa.log", "actions.log"):
-        log = (fleet.workdir / name).read_text(errors="replace")
-        said = {t for t in SAID if len(t) >= 12}
-        assert said, "no messages were sent before this check"
-        for text in said:
+        log = fleet.log(name)
+        assert "ERROR" in fleet.log() or name == "actions.log"
+        for text in said.values():
             assert text not in log, f"{name} contains {text!r}"
 
 
@@ -369,14 +402,10 @@ def test_postgresql_down_during_a_conversation_and_back(postgres_fleet):
         assert len(reply) == 1 and is_apology(reply[0]["text"]), texts(reply)
     finally:
         servers.postgres.start()
-    deadline = time.monotonic() + 30
-    while health(servers)[0] != 200 and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert health(servers)[0] == 200
+    wait_until(lambda: health(servers)[0] == 200, 30, "the health check to recover")
     assert servers.tracker(sender)["events"] == before["events"]
     say(servers, sender, "I'm pregnant")
     assert slots(servers, sender)["requested_slot"] == "weeks"
     final, _, _ = run_dialogue(servers, f"pg-full-{uuid.uuid4().hex[:8]}", OPENING, ANSWERS)
     assert final["triage"]
-    log = (servers.workdir / "rasa.log").read_text(errors="replace")
-    assert "Tracker database error" in log
+    assert "Tracker database error" in servers.log()

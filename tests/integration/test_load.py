@@ -2,7 +2,8 @@
 
 Zero errors, every interview reaches its outcome, and no cross-talk: each tracker holds
 exactly its own sender's messages and the case built from her own answers. Bounded in
-count (LOAD_CONVERSATIONS, default 200) and time (LOAD_SECONDS, default 300).
+count (LOAD_CONVERSATIONS, default 200) and time (LOAD_SECONDS, default 300, the client's
+timeout). On the shared app; the driver is the one of tests/support/dialogue.py.
 Run alone with `make test-reliability` or `pytest tests/integration/test_load.py -s`.
 """
 
@@ -11,40 +12,17 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import aiohttp
 import pytest
-import yaml
 
-from actions import render
-from tests.integration.servers import MODEL, ROOT, running_servers
+from tests.support.dialogue import Script, arun_dialogue
 
 CONVERSATIONS = int(os.environ.get("LOAD_CONVERSATIONS", "200"))
 SECONDS = float(os.environ.get("LOAD_SECONDS", "300"))
 MAX_TURNS = 25
-CLINIC_STORE = (
-    "tracker_store:\n  type: store.tracker_store.ClinicTrackerStore\n"
-    '  dialect: sqlite\n  db: "{workdir}/t.db"\n  startup_wait: 5\n'
-)
-
-
-def question_slots() -> dict[str, str]:
-    """Every question text of the domain -> the case field it asks for."""
-    domain = yaml.safe_load((ROOT / "domain.yml").read_text())
-    found = {}
-    for name, variants in domain["responses"].items():
-        if name.startswith("utter_ask_"):
-            for variant in variants:
-                found[" ".join(variant["text"].split())] = name[len("utter_ask_") :]
-    for stage in ("pregnant", "postpartum", None):
-        for reasked in (False, True):
-            text = render.screen_question(stage, reasked)["text"]
-            found[" ".join(text.split())] = "red_flags"
-    return found
 
 
 class Patient:
@@ -74,34 +52,32 @@ class Patient:
         self.latencies: list[float] = []
 
 
-async def interview(session, url: str, patient: Patient, questions: dict) -> None:
-    text = patient.opening
-    for _ in range(MAX_TURNS):
+async def interview(session, servers, patient: Patient) -> None:
+    async def say(text: str) -> None:
         patient.said.append(text)
         started = time.monotonic()
-        async with session.post(
-            f"{url}/webhooks/rest/webhook", json={"sender": patient.sender, "message": text}
-        ) as response:
+        body = {"sender": patient.sender, "message": text}
+        async with session.post(f"{servers.url}/webhooks/rest/webhook", json=body) as response:
             assert response.status == 200, (patient.sender, response.status)
-            reply = await response.json()
+            assert await response.json(), (patient.sender, text)
         patient.latencies.append(time.monotonic() - started)
-        assert reply, (patient.sender, text)
-        last = " ".join(reply[-1].get("text", "").split())
-        if last.startswith("Based on:"):  # the outcome's last message
-            return
-        field = questions.get(last)
-        assert field, f"{patient.sender}: not a question: {last!r}"
-        text = patient.answers.get(field, "not sure")
-    raise AssertionError(f"{patient.sender}: no outcome after {MAX_TURNS} turns")
+
+    async def slots() -> dict:
+        url = f"{servers.url}/conversations/{patient.sender}/tracker"
+        params = {"token": servers.token, "include_events": "NONE"}
+        async with session.get(url, params=params) as response:
+            assert response.status == 200, (patient.sender, response.status)
+            return (await response.json())["slots"]
+
+    await arun_dialogue(say, slots, Script(patient.opening, patient.answers, MAX_TURNS))
 
 
-async def run_all(url: str, patients: list[Patient]) -> list:
-    questions = question_slots()
+async def run_all(servers, patients: list[Patient]) -> list:
     timeout = aiohttp.ClientTimeout(total=SECONDS)
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         return await asyncio.gather(
-            *(interview(session, url, p, questions) for p in patients), return_exceptions=True
+            *(interview(session, servers, p) for p in patients), return_exceptions=True
         )
 
 
@@ -121,20 +97,15 @@ async def fetch_trackers(url: str, token: str, patients: list[Patient]) -> dict:
         return dict(results)
 
 
-@pytest.fixture(scope="module")
-def fleet():
-    if not MODEL.exists():
-        pytest.fail(f"{MODEL} is missing: run `make train` first")
-    # The action server as deployments start it (loopback, long keep-alive).
-    actions = [sys.executable, "scripts/action_server.py", "--port", "{port}"]
-    with running_servers(tracker_store=CLINIC_STORE, actions_cmd=actions) as s:
-        yield s
+@pytest.fixture
+def fleet(servers):
+    return servers
 
 
 def test_concurrent_interviews_without_errors_or_cross_talk(fleet):
     patients = [Patient(i) for i in range(CONVERSATIONS)]
     started = time.monotonic()
-    results = asyncio.run(run_all(fleet.url, patients))
+    results = asyncio.run(run_all(fleet, patients))
     took = time.monotonic() - started
     outcomes = zip(patients, results, strict=True)
     errors = [(p.sender, repr(r)[:300]) for p, r in outcomes if r is not None]
@@ -149,10 +120,9 @@ def test_concurrent_interviews_without_errors_or_cross_talk(fleet):
     )
     if errors:
         for name in ("rasa.log", "actions.log"):
-            lines = (fleet.workdir / name).read_text(errors="replace").splitlines()
+            lines = fleet.log(name).splitlines()
             print(f"--- {name}:", *[x[:300] for x in lines if "ERROR" in x][:15], sep="\n")
     assert not errors, errors[:5]
-    assert took < SECONDS
 
     trackers = asyncio.run(fetch_trackers(fleet.url, fleet.token, patients))
     lost = []
@@ -175,6 +145,6 @@ def test_concurrent_interviews_without_errors_or_cross_talk(fleet):
             lost.append((patient.sender, "cross-talk", others[:1], None))
     print(f"load: {len(patients)} trackers checked, {len(lost)} problems")
     assert not lost, lost[:5]
-    log = Path(fleet.workdir / "rasa.log").read_text(errors="replace")
+    log = fleet.log()
     print(f"load: {log.count('Retrying custom action')} action calls retried on a new connection")
     assert "Tracker database error" not in log and "could not be handled" not in log

@@ -1,31 +1,32 @@
 """Privacy: erasure by the patient and by staff, logs without health data, loopback-only
 action server, HTTP API only with authentication, telemetry off.
 
-One server pair of its own: the clinic's tracker store on SQLite, the action server
-started with scripts/action_server.py, both at Rasa's default log level (INFO).
+On the shared app (the shipped tracker store on SQLite, the action server started with
+scripts/action_server.py, both at Rasa's default log level, INFO). Each test makes its
+own conversations and checks only those; staff purge runs on a store of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import sqlite3
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
 import pytest
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
 
-from tests.integration.dialogue import run_dialogue
-from tests.integration.servers import MODEL, ROOT, running_servers
+from store.tracker_store import ClinicTrackerStore
+from tests.support.dialogue import run_dialogue
+from tests.support.servers import ROOT, shipped_tracker_store, texts
 
-CLINIC_STORE = (
-    "tracker_store:\n  type: store.tracker_store.ClinicTrackerStore\n"
-    '  dialect: sqlite\n  db: "{workdir}/t.db"\n  startup_wait: 5\n'
-)
-ACTION_SERVER = [str(ROOT / ".venv" / "bin" / "python"), "scripts/action_server.py",
-                 "--port", "{port}"]  # fmt: skip
 OPENING = "im 29 weeks pregnant and the outside of my left hip burns at night"
 ANSWERS = {
     "red_flags": "none of these",
@@ -37,27 +38,19 @@ ANSWERS = {
     "weeks_of_pain": "3 weeks",
     "labral_tear": "no",
 }
-# Everything she types here must stay out of the logs.
-SAID: list[str] = []
 
 
-@pytest.fixture(scope="module")
-def clinic():
-    if not MODEL.exists():
-        pytest.fail(f"{MODEL} is missing: run `make train` first")
-    python = Path(ACTION_SERVER[0])
-    cmd = ACTION_SERVER if python.exists() else ["python", *ACTION_SERVER[1:]]
-    with running_servers(tracker_store=CLINIC_STORE, actions_cmd=cmd) as running:
-        yield running
+@pytest.fixture
+def clinic(servers):
+    return servers
 
 
 def say(servers, sender: str, text: str) -> list[dict]:
-    SAID.append(text)
     return servers.say(sender, text)
 
 
 def stored_events(servers, sender: str | None = None) -> int:
-    with sqlite3.connect(servers.workdir / "t.db") as db:
+    with sqlite3.connect(servers.db) as db:
         if sender is None:
             return db.execute("SELECT count(*) FROM events").fetchone()[0]
         return db.execute("SELECT count(*) FROM events WHERE sender_id = ?", (sender,)).fetchone()[
@@ -66,16 +59,12 @@ def stored_events(servers, sender: str | None = None) -> int:
 
 
 def stored_texts(servers, sender: str) -> list[str]:
-    with sqlite3.connect(servers.workdir / "t.db") as db:
+    with sqlite3.connect(servers.db) as db:
         rows = db.execute(
             "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user' ORDER BY id",
             (sender,),
         ).fetchall()
     return [json.loads(data)["text"] for (data,) in rows]
-
-
-def texts(reply: list[dict]) -> list[str]:
-    return [m.get("text", "") for m in reply]
 
 
 def ask_to_delete(servers, sender: str) -> list[dict]:
@@ -132,8 +121,6 @@ def test_patient_erases_in_the_middle_of_the_interview_and_after_the_outcome(cli
     assert stored_events(clinic, sender) == 0
 
     sender = f"erase-after-{uuid.uuid4().hex[:8]}"
-    SAID.append(OPENING)
-    SAID.extend(ANSWERS.values())
     slots, _, _ = run_dialogue(clinic, sender, OPENING, ANSWERS)
     assert slots["triage"]
     ask_to_delete(clinic, sender)
@@ -200,27 +187,37 @@ def test_make_forget_and_purge_refuse_missing_arguments():
 
 
 def test_logs_at_info_contain_no_message_text_or_slot_values(clinic):
-    say(clinic, f"log-{uuid.uuid4().hex[:8]}", "I'm bleeding heavily and my calf is swollen")
-    logs = {name: (clinic.workdir / name).read_text(errors="replace")
-            for name in ("rasa.log", "actions.log")}  # fmt: skip
+    """Her own words, a whole interview and red flags: none of it reaches a log."""
+    said = ["I'm bleeding heavily and my calf is swollen", OPENING, *ANSWERS.values()]
+    say(clinic, f"log-flags-{uuid.uuid4().hex[:8]}", said[0])
+    run_dialogue(clinic, f"log-dialogue-{uuid.uuid4().hex[:8]}", OPENING, ANSWERS)
+    # A barrier: once this turn is answered, every log line of the turns before is out.
+    say(clinic, f"log-last-{uuid.uuid4().hex[:8]}", "hello")
+    logs = {name: clinic.log(name) for name in ("rasa.log", "actions.log")}
     assert "INFO" in logs["rasa.log"] and "INFO" in logs["actions.log"]
-    distinctive = {text for text in SAID if len(text) >= 12}
-    assert distinctive, "no messages were sent before this check"
     values = {"heavy_bleeding", "calf_pain_swelling", "fever", "lying_on_side", "burning"}
     for name, log in logs.items():
-        for text in distinctive:
+        for text in (t for t in said if len(t) >= 12):
             assert text not in log, f"{name} contains a message: {text!r}"
         for value in values:
             assert not re.search(rf"\b{value}\b", log), f"{name} contains slot value {value!r}"
 
 
-def test_staff_purge_with_make_runs_last(clinic):
-    assert stored_events(clinic) > 0
-    out = make("purge", "DAYS=30", endpoints=clinic.endpoints)
-    assert "Deleted 0 events" in out, "nothing here is 30 days old"
-    out = make("purge", "DAYS=0", endpoints=clinic.endpoints)
+def test_staff_purge_with_make(tmp_path):
+    """On a store of its own: conversations idle over DAYS days go, the others stay."""
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text(shipped_tracker_store(tmp_path))
+    store = ClinicTrackerStore(Domain.load(str(ROOT / "domain.yml")), db=str(tmp_path / "t.db"))
+    now = time.time()
+    for sender, age_days in (("purge-old", 40), ("purge-recent", 2)):
+        at = now - age_days * 86400
+        events = [UserUttered("hello", timestamp=at), ActionExecuted("action_listen", timestamp=at)]
+        asyncio.run(store.save(DialogueStateTracker.from_events(sender, events)))
+    out = make("purge", "DAYS=30", endpoints=endpoints)
     assert "whole conversations" in out
-    assert stored_events(clinic) == 0
+    assert store.senders() == ["purge-recent"]
+    out = make("purge", "DAYS=0", endpoints=endpoints)
+    assert store.senders() == []
 
 
 # --- configuration we ship -----------------------------------------------------------
@@ -231,7 +228,7 @@ def rasa_command_lines() -> list[tuple[str, str]]:
     found = []
     candidates = [ROOT / "Makefile", *sorted((ROOT / "deploy").rglob("*"))]
     for path in candidates:
-        if not path.is_file() or path.suffix in {".pyc", ".png"} or "scale_test" in path.parts:
+        if not path.is_file() or path.suffix in {".pyc", ".png"}:
             continue
         text = path.read_text(errors="replace")
         if path.name == "Makefile":

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.dialogue import run_dialogue
+from tests.support.dialogue import run_dialogue
 
 DIALOGUES = yaml.safe_load((Path(__file__).parent / "dialogues.yml").read_text())["dialogues"]
 CONTRACT_KEYS = {

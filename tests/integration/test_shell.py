@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import re
 import signal
 import socket
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
 
 import pexpect
 import pytest
+import yaml
 
-from tests.integration.servers import MODEL, ROOT, free_port
+from tests.support.ports import free_port, wait_until
+from tests.support.servers import MODEL, ROOT
 
 LINKED = [
     "Makefile", ".venv", "actions", "components", "config.yml", "domain.yml",
@@ -51,40 +55,27 @@ class Terminal:
     def since_mark(self) -> str:
         return self.text()[self.mark :]
 
-    def wait_for(self, pattern: re.Pattern | str, seconds: float) -> re.Match:
+    def read(self) -> None:
+        try:
+            self.raw += self.child.read_nonblocking(65536, timeout=0.1)
+        except pexpect.TIMEOUT:
+            pass
+        except pexpect.EOF as error:
+            raise AssertionError(f"shell ended; last output:\n{self.tail()}") from error
+
+    def wait(self, condition, seconds: float, what: str):
+        """Reads the pty until `condition(screen since the mark)` is truthy; returns it."""
         deadline = time.monotonic() + seconds
         while True:
-            found = list(re.finditer(pattern, self.since_mark()))
+            found = condition(self.since_mark())
             if found:
-                return found[-1]
+                return found
             if time.monotonic() > deadline:
-                raise AssertionError(f"waited {seconds}s for {pattern!r}; saw:\n{self.tail()}")
-            try:
-                self.raw += self.child.read_nonblocking(65536, timeout=0.2)
-            except pexpect.TIMEOUT:
-                pass
-            except pexpect.EOF as error:
-                raise AssertionError(f"shell ended; last output:\n{self.tail()}") from error
+                raise AssertionError(f"waited {seconds}s for {what}; saw:\n{self.tail()}")
+            self.read()
 
-    def wait_prompt(self, seconds: float) -> str:
-        """Waits for a new prompt: the output ends with one and then stays quiet.
-
-        An answered prompt is drawn again with her answer after it, so a marker
-        only counts at the very end of the output.
-        """
-        deadline = time.monotonic() + seconds
-        while True:
-            screen = self.since_mark().rstrip()
-            marker = next((m for m in PROMPTS if screen.endswith(m)), None)
-            try:
-                self.raw += self.child.read_nonblocking(65536, timeout=0.8 if marker else 0.2)
-            except pexpect.TIMEOUT:
-                if marker:
-                    return marker
-            except pexpect.EOF as error:
-                raise AssertionError(f"shell ended; last output:\n{self.tail()}") from error
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no prompt after {seconds}s; saw:\n{self.tail()}")
+    def wait_for(self, pattern: str, seconds: float) -> re.Match:
+        return self.wait(lambda screen: re.search(pattern, screen), seconds, repr(pattern))
 
     def send(self, keys: str) -> None:
         self.mark = len(self.text())
@@ -94,15 +85,68 @@ class Terminal:
         return self.text()[-chars:]
 
 
+class Store:
+    """The scratch project's tracker database: when is a turn of the shell complete?"""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def events(self) -> list[tuple[str, str | None, dict]]:
+        if not self.path.exists():
+            return []
+        with sqlite3.connect(self.path) as db:
+            rows = db.execute("SELECT type_name, action_name, data FROM events ORDER BY id")
+            return [(kind, action, json.loads(data)) for kind, action, data in rows]
+
+    def turn(self, turns: int) -> list[dict] | None:
+        """Her `turns`-th message's bot messages, once that turn is saved; else None."""
+        events = self.events()
+        users = [i for i, (kind, _, _) in enumerate(events) if kind == "user"]
+        if len(users) < turns or events[-1][1] != "action_listen" or users[-1] == len(events) - 1:
+            return None
+        return [data for kind, _, data in events[users[-1] :] if kind == "bot"] or [{}]
+
+
+def last_line(message: dict) -> str:
+    lines = [line for line in (message.get("text") or "").splitlines() if line.strip()]
+    return " ".join(lines[-1].split())[:60] if lines else ""
+
+
+def wait_turn(term: Terminal, store: Store, turns: int) -> tuple[str, str]:
+    """Waits until her `turns`-th message is answered and the next prompt is drawn.
+
+    The turn is saved after all its messages were sent; the shell prints them as they
+    stream in and then draws a prompt under the last one. Returns (screen, prompt).
+    """
+    bot = wait_until(lambda: store.turn(turns), 60, f"turn {turns} to be saved")
+    last = last_line(bot[-1])
+
+    def drawn(screen: str):
+        flat = " ".join(screen.split())
+        at = flat.rfind(last) if last else 0
+        if at < 0:
+            return None
+        marks = [(flat.find(m, at), m) for m in PROMPTS if flat.find(m, at) >= 0]
+        return min(marks)[1] if marks else None
+
+    prompt = term.wait(drawn, 30, f"the prompt after {last!r}")
+    return term.since_mark(), prompt
+
+
+def pick(term: Terminal, choice: str, keys: str) -> None:
+    """Moves a select list's pointer with `keys` until `choice` is highlighted."""
+    term.send(keys)
+    term.wait(lambda screen: re.search(rf"» {re.escape(choice)}", screen), 20, f"» {choice}")
+
+
 def project_copy(tmp: Path, actions_port: int) -> Path:
     for name in LINKED:
         (tmp / name).symlink_to(ROOT / name)
     (tmp / "models").mkdir()
     (tmp / "models" / "hip-triage.tar.gz").symlink_to(MODEL)  # the Makefile's MODEL
-    (tmp / "endpoints.yml").write_text(
-        f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
-        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "var/tracker.db"\n'
-    )
+    shipped = yaml.safe_load((ROOT / "endpoints.yml").read_text())  # the store as shipped
+    shipped["action_endpoint"]["url"] = f"http://127.0.0.1:{actions_port}/webhook"
+    (tmp / "endpoints.yml").write_text(yaml.safe_dump(shipped))
     return tmp
 
 
@@ -130,17 +174,15 @@ def answer(term: Terminal, screen: str, is_select: bool) -> str:
     typed = next((text for word, text in TYPED.items() if word in asked), None)
     if is_select and typed is None:
         if "2: No (no)" in asked:
-            term.send(DOWN)  # "1: Yes", "2: No": a numbered button, picked with the arrows
-            time.sleep(0.2)
+            pick(term, "2: No (no)", DOWN)  # a numbered button, picked with the arrows
             term.send(ENTER)
             return "2: No (no)"
         term.send(ENTER)  # the first button
         return re.search(r"1: [^\n]*", asked).group(0).strip()
     if is_select:
-        term.send(UP)  # wraps round to the last choice: "Type out your own message..."
-        time.sleep(0.2)
+        pick(term, FREE_TEXT, UP)  # wraps round to the last choice
         term.send(ENTER)
-        assert term.wait_prompt(20) == "Your input ->"
+        term.wait(lambda screen: "Your input ->" in screen, 20, "the free-text prompt")
     text = typed or "not sure"
     term.send(text + ENTER)
     return text
@@ -182,39 +224,38 @@ def run_session() -> Session:
             "make", args, cwd=str(work), env=env, encoding="utf-8", dimensions=(50, 220)
         )
         term = Terminal(child)
+        store = Store(work / "var" / "tracker.db")
         pid_file = work / "var" / "actions.pid"
         try:
             term.wait_for("Bot loaded", 240)
-            prompt = term.wait_prompt(30)
+            term.wait(lambda screen: "Your input ->" in screen.split("Bot loaded", 1)[-1], 30,
+                      "the first prompt")  # fmt: skip
             result.actions_pid = int(pid_file.read_text())
             result.startup_seconds = time.monotonic() - started
 
             term.send(OPENING + ENTER)
-            prompt = term.wait_prompt(60)
-            screen = result.first = term.since_mark()
-            for _ in range(30):
+            screen, prompt = wait_turn(term, store, 1)
+            result.first = screen
+            for turn in range(2, 32):
                 if "[debug] outcome:" in screen or "This sounds most like" in screen:
                     result.outcome = screen
                     break
                 picked = answer(term, screen, prompt == FREE_TEXT)
                 result.turns.append((screen, picked))
-                prompt = term.wait_prompt(60)
-                screen = term.since_mark()
+                screen, prompt = wait_turn(term, store, turn)
             else:
                 raise AssertionError("no outcome after 30 answers")
 
             if prompt == FREE_TEXT:
-                term.send(UP)
-                time.sleep(0.2)
+                pick(term, FREE_TEXT, UP)
                 term.send(ENTER)
-                assert term.wait_prompt(20) == "Your input ->"
+                term.wait(lambda screen: "Your input ->" in screen, 20, "the free-text prompt")
             term.send("/stop" + ENTER)
             child.expect(pexpect.EOF, timeout=60)
             child.close()
             result.exit_status = child.exitstatus
-            deadline = time.monotonic() + 10
-            while alive(result.actions_pid) and time.monotonic() < deadline:
-                time.sleep(0.2)
+            with contextlib.suppress(TimeoutError):
+                wait_until(lambda: not alive(result.actions_pid), 10, "the action server to end")
             result.actions_alive_after = alive(result.actions_pid)
             result.pid_file_after = pid_file.exists()
             result.ports_open_after = listening(actions_port) or listening(rasa_port)

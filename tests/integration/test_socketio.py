@@ -4,63 +4,26 @@ python-socketio's AsyncClient (5.9.0 / python-engineio 4.12.3, as pinned) speaks
 Socket.IO 5 / Engine.IO 4 protocol as the widget's socket.io-client 4.x.
 """
 
-import asyncio
 import uuid
 
-import socketio
+from tests.support.socketio_client import SocketSession as Session
 
-TIMEOUT = 30
 OPENING = "im 31 weeks pregant and the outside of my right hip burns, worse at night"
-
-
-class Session:
-    """One socket.io connection that joined a Rasa conversation with `session_request`."""
-
-    def __init__(self, url: str, session_id: str | None) -> None:
-        self.url, self.session_id = url, session_id
-        self.client = socketio.AsyncClient(reconnection=False)
-        self.confirmed: asyncio.Future = asyncio.get_running_loop().create_future()
-        self.uttered: asyncio.Queue = asyncio.Queue()
-        self.client.on("session_confirm", self._on_confirm)
-        self.client.on("bot_uttered", self.uttered.put)
-
-    async def _on_confirm(self, data) -> None:
-        if not self.confirmed.done():
-            self.confirmed.set_result(data)
-
-    async def __aenter__(self) -> "Session":
-        await self.client.connect(self.url, socketio_path="/socket.io", transports=["websocket"])
-        await self.client.emit("session_request", {"session_id": self.session_id})
-        self.session_id = await asyncio.wait_for(self.confirmed, TIMEOUT)
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.client.disconnect()
-
-    async def say(self, text: str) -> list[dict]:
-        """Sends a message; returns the bot's messages up to the first one with buttons."""
-        await self.client.emit("user_uttered", {"message": text, "session_id": self.session_id})
-        messages = []
-        while True:
-            message = await asyncio.wait_for(self.uttered.get(), TIMEOUT)
-            messages.append(message)
-            if message.get("quick_replies"):
-                return messages
 
 
 async def test_session_request_is_confirmed_with_the_given_id(servers):
     wanted = uuid.uuid4().hex
-    async with Session(servers.url, wanted) as session:
+    async with Session(servers, wanted) as session:
         assert session.session_id == wanted
 
 
 async def test_session_request_without_id_gets_a_new_one(servers):
-    async with Session(servers.url, None) as session:
+    async with Session(servers, None) as session:
         assert isinstance(session.session_id, str) and len(session.session_id) == 32
 
 
 async def test_message_gets_bot_uttered_with_buttons(servers):
-    async with Session(servers.url, uuid.uuid4().hex) as session:
+    async with Session(servers, uuid.uuid4().hex) as session:
         messages = await session.say(OPENING)
     question = messages[-1]
     assert question["text"].strip()
@@ -72,17 +35,17 @@ async def test_message_gets_bot_uttered_with_buttons(servers):
         assert isinstance(button["payload"], str) and button["payload"]
     # The conversation is keyed by the session id, not by the socket: what the widget relies
     # on to continue after a page reload.
-    events = servers.tracker(session.session_id)["events"]
+    events = servers.tracker(session.sender)["events"]
     said = [e["text"] for e in events if e["event"] == "user"]
     assert said == [OPENING]
 
 
 async def test_reconnecting_with_the_same_session_id_continues_the_conversation(servers):
     session_id = uuid.uuid4().hex
-    async with Session(servers.url, session_id) as first:
+    async with Session(servers, session_id) as first:
         first_question = (await first.say(OPENING))[-1]
     answer = first_question["quick_replies"][0]["payload"]
-    async with Session(servers.url, session_id) as second:  # a page reload: a new socket
+    async with Session(servers, session_id) as second:  # a page reload: a new socket
         next_question = (await second.say(answer))[-1]
     assert next_question["text"] != first_question["text"]
     said = [e["text"] for e in servers.tracker(session_id)["events"] if e["event"] == "user"]
@@ -90,7 +53,10 @@ async def test_reconnecting_with_the_same_session_id_continues_the_conversation(
 
 
 async def test_message_without_session_id_is_ignored(servers):
-    async with Session(servers.url, uuid.uuid4().hex) as session:
-        await session.client.emit("user_uttered", {"message": "hello"})
-        await asyncio.sleep(2)
-        assert session.uttered.empty()
+    async with Session(servers, uuid.uuid4().hex) as session:
+        await session.emit({"message": "hello"})
+        # A message of hers after it is answered; the one without an id never was.
+        reply = await session.say(OPENING)
+        assert reply and session.received == reply
+        events = servers.tracker(session.sender)["events"]
+        assert [e["text"] for e in events if e["event"] == "user"] == [OPENING]

@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 from rasa.shared.exceptions import RasaException
 
 from channels.telegram import SecureTelegramInput, inline_keyboard, split_text
-from tests.integration.fake_telegram import BOT_USERNAME, TOKEN, FakeTelegram
-from tests.integration.servers import MODEL, ROOT, Servers
+from tests.integration.conftest import TELEGRAM_SECRET as SECRET
+from tests.support.fake_telegram import BOT_USERNAME, TOKEN, FakeTelegram
+from tests.support.ports import wait_until
+from tests.support.servers import Servers
 
-SECRET = "test_Secret-token_0123456789"
 PAIN = "im 31 weeks pregant and the outside of my right hip burns, worse at night lying on it"
 SAFETY_KEYBOARD = [
     [{"text": "None of these", "callback_data": "none of these"}],
@@ -104,58 +101,16 @@ def test_long_text_is_split_under_the_limit() -> None:
     assert split_text("  ") == []
 
 
-# --- a Rasa server with the Telegram channel --------------------------------------------
-class TelegramServers(Servers):
-    """The test servers, with credentials.telegram.yml and Telegram's environment."""
-
-    def __init__(self, workdir: Path, fake: FakeTelegram) -> None:
-        super().__init__(workdir)
-        self.webhook = f"{self.url}/webhooks/telegram/webhook"
-        self.env = {
-            "TELEGRAM_TOKEN": TOKEN,
-            "TELEGRAM_BOT_NAME": BOT_USERNAME,
-            "TELEGRAM_WEBHOOK_URL": self.webhook,
-            "TELEGRAM_SECRET_TOKEN": SECRET,
-            "TELEGRAM_API_SERVER": fake.url,
-        }
-
-    def _spawn(self, args: list[str], log: str) -> subprocess.Popen:
-        args = list(args)
-        if "--credentials" in args:
-            args[args.index("--credentials") + 1] = str(ROOT / "credentials.telegram.yml")
-        env = {**os.environ, **self.env}
-        env.update(RASA_TELEMETRY_ENABLED="false", TF_CPP_MIN_LOG_LEVEL="2")
-        out = open(self.workdir / log, "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        self.procs.append(proc)
-        return proc
+# --- the shared app, with the Telegram channel (tests/integration/conftest.py) ----------
+@pytest.fixture
+def fake(fake_telegram: FakeTelegram) -> FakeTelegram:
+    return fake_telegram
 
 
-@pytest.fixture(scope="module")
-def fake():
-    server = FakeTelegram().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def rasa(fake: FakeTelegram):
-    if not MODEL.exists():
-        pytest.fail(f"{MODEL} is missing: run `make train` first")
-    fake.fail("setWebhook", times=1)  # Telegram unreachable at start-up: retried, no crash
-    with tempfile.TemporaryDirectory() as tmp:
-        servers = TelegramServers(Path(tmp), fake)
-        try:
-            servers.start()
-            fake.wait_until(lambda: health(servers)["webhook"] == "set", seconds=30)
-            yield servers
-        except Exception:
-            for log in ("actions.log", "rasa.log"):
-                if (Path(tmp) / log).exists():
-                    print(f"--- {log}\n{(Path(tmp) / log).read_text()[-4000:]}")
-            raise
-        finally:
-            servers.stop()
+@pytest.fixture
+def rasa(servers: Servers) -> Servers:
+    wait_until(lambda: health(servers)["webhook"] == "set", 30, "the webhook to be set")
+    return servers
 
 
 def health(servers: Servers) -> dict:
@@ -163,7 +118,7 @@ def health(servers: Servers) -> dict:
         return json.loads(response.read())
 
 
-def post(servers: TelegramServers, update: dict, secret: str | None = SECRET) -> int:
+def post(servers: Servers, update: dict, secret: str | None = SECRET) -> int:
     headers = {"Content-Type": "application/json"}
     if secret is not None:
         headers["X-Telegram-Bot-Api-Secret-Token"] = secret
@@ -217,7 +172,7 @@ def keyboard(call) -> list[list[dict]] | None:
     return (call.params.get("reply_markup") or {}).get("inline_keyboard")
 
 
-def safety_check(fake: FakeTelegram, rasa: TelegramServers, chat_id: int):
+def safety_check(fake: FakeTelegram, rasa: Servers, chat_id: int):
     assert post(rasa, message(chat_id, PAIN)) == 200
     sent = fake.recorded("sendMessage", chat_id)
     with_keys = [call for call in sent if keyboard(call)]
@@ -280,12 +235,14 @@ def test_wrong_or_missing_secret_is_refused_and_nothing_processed(fake, rasa) ->
     assert post(rasa, message(chat_id, PAIN), secret=SECRET[:-1]) == 403
     button = press(chat_id, {"message_id": 1, "chat": {"id": chat_id, "type": "private"}}, "yes")
     assert post(rasa, button, secret="wrong") == 403
-    time.sleep(0.5)
-    assert fake.for_chat(chat_id) == []
+    # A barrier, not a pause: her next real update is handled in full before 200.
+    assert post(rasa, message(chat_id, "/help")) == 200
+    assert {call.method for call in fake.for_chat(chat_id)} == {"sendMessage"}
+    assert all("I ask a few questions" in text for text in texts(fake, chat_id))
     answered = {call.params["callback_query_id"] for call in fake.recorded("answerCallbackQuery")}
     assert button["callback_query"]["id"] not in answered
     events = rasa.tracker(str(chat_id))["events"] or []
-    assert not [event for event in events if event["event"] == "user"]
+    assert [event["text"] for event in events if event["event"] == "user"] == ["/help"]
 
 
 @pytest.mark.parametrize(
@@ -321,8 +278,10 @@ def test_restart_in_the_middle_of_an_interview(fake, rasa) -> None:
 def test_edited_message_gets_no_reply(fake, rasa) -> None:
     chat_id = new_chat()
     assert post(rasa, message(chat_id, PAIN, kind="edited_message")) == 200
-    time.sleep(0.5)
-    assert fake.for_chat(chat_id) == []
+    assert post(rasa, message(chat_id, "/help")) == 200  # a barrier: handled in full first
+    assert all("I ask a few questions" in text for text in texts(fake, chat_id))
+    events = rasa.tracker(str(chat_id))["events"] or []
+    assert [event["text"] for event in events if event["event"] == "user"] == ["/help"]
 
 
 def test_redelivered_update_is_handled_once(fake, rasa) -> None:

@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.integration.servers import ROOT
 from tests.needs import missing
+from tests.support.ports import wait_until
+from tests.support.servers import ROOT, Servers
 from triage import clinic
 
 CHROMIUM = "/usr/bin/chromium"
@@ -73,7 +73,9 @@ def browser():
 class Chat:
     """The widget on the demo page, as a patient uses it."""
 
-    def __init__(self, browser: Browser, widget_url: str, rasa_url: str) -> None:
+    def __init__(self, browser: Browser, widget_url: str, servers: Servers) -> None:
+        self.servers = servers
+        rasa_url = servers.url
         self.booking_url = clinic.settings()["booking_url"]
         self.context = browser.new_context(viewport=PHONE)
         self.outside: list[str] = []
@@ -117,24 +119,25 @@ class Chat:
     def replies(self) -> list[str]:
         return self.page.locator(".hw-reply").all_inner_texts()
 
-    def wait_for_reply(self, before: int, settle: float = 0.8) -> list[str]:
-        """Waits for the bot's messages after `before`, until none came for `settle` s."""
-        deadline = time.monotonic() + 60
-        count, changed = before, time.monotonic()
-        while time.monotonic() < deadline:
-            now = len(self.bot_texts())
-            if now != count:
-                count, changed = now, time.monotonic()
-            elif count > before and time.monotonic() - changed >= settle:
-                return self.bot_texts()[before:]
-            time.sleep(0.1)
-        raise AssertionError(f"no reply after {self.log_texts()[-3:]}")
+    def wait_for_reply(self, before: int, said: str | None = None, count: int = 1) -> list[str]:
+        """The bot's messages after the first `before`, once all of them are shown.
+
+        With `said`, her message: the tracker says how many messages its turn has;
+        else `count` messages are expected (e.g. one sent through the HTTP API).
+        """
+        if said is not None:
+            count = len(self.servers.turn_messages(self.session_id(), said.strip()))
+        wait_until(lambda: len(self.bot_texts()) >= before + count, 60, "the bot's messages")
+        return self.bot_texts()[before : before + count]
+
+    def session_id(self) -> str:
+        return wait_until(lambda: self.storage_state().get("sessionId"), 30, "a session id")
 
     def type(self, text: str) -> list[str]:
         before = len(self.bot_texts())
         self.page.get_by_label("Your message").fill(text)
         self.page.get_by_label("Your message").press("Enter")
-        return self.wait_for_reply(before)
+        return self.wait_for_reply(before, said=text)
 
     def tap(self, title: str, keyboard: bool = False) -> list[str]:
         before = len(self.bot_texts())
@@ -145,7 +148,8 @@ class Chat:
             self.page.keyboard.press("Enter")
         else:
             button.click()
-        return self.wait_for_reply(before)
+        payload = next(payload for shown, payload in self.last_buttons if shown == title)
+        return self.wait_for_reply(before, said=payload)
 
     def active_element(self) -> dict:
         return self.js(
@@ -154,7 +158,7 @@ class Chat:
         )
 
     def storage_state(self) -> dict:
-        return json.loads(self.storage()["session"])
+        return json.loads(self.storage()["session"] or "{}")
 
     def storage(self) -> dict:
         return self.page.evaluate(
@@ -176,7 +180,7 @@ class Chat:
 
 @pytest.fixture
 def chat(browser, widget_url, servers):
-    chat = Chat(browser, widget_url, servers.url)
+    chat = Chat(browser, widget_url, servers)
     yield chat
     chat.close()
     assert not chat.outside, f"requests left the machine: {chat.outside}"
@@ -185,7 +189,7 @@ def chat(browser, widget_url, servers):
 def open_chat(chat: Chat) -> list[str]:
     chat.page.get_by_role("button", name="Chat about hip pain").click()
     assert chat.active_element().get("id") == "hw-input", "focus should move to the input"
-    return chat.wait_for_reply(0)
+    return chat.wait_for_reply(0, said="/greet")
 
 
 def post(url: str, body: dict) -> dict:
@@ -210,7 +214,7 @@ def test_patient_reaches_an_outcome_across_a_reload(chat, servers):
         OPENING,
     )
     assert shown, "typing indicator not shown while waiting"
-    reply = chat.wait_for_reply(len(greeting))
+    reply = chat.wait_for_reply(len(greeting), said=OPENING)
     assert page.locator(".hw-typing").is_hidden()
     assert "safety check" in reply[-1]
     assert "None of these" in chat.replies()
@@ -238,8 +242,12 @@ def test_patient_reaches_an_outcome_across_a_reload(chat, servers):
             tapped, keyed = True, keyed or how == "key"
             last_answer = next(b for t, b in chat.last_buttons if t == answer)
         if how != "type" and chat.replies():  # the pressed button is gone: focus moves on
-            active = chat.active_element()
-            assert "hw-reply" in active.get("cls", ""), f"focus after a {how} answer: {active}"
+            # (after the last message of a burst; the widget waits 300 ms for more)
+            wait_until(
+                lambda: "hw-reply" in chat.active_element().get("cls", ""),
+                10,
+                f"focus on the next question's button after a {how} answer",
+            )
         if typed and tapped and not reloaded and chat.replies():
             reloaded = True
             before = (chat.log_texts(), chat.replies(), chat.storage())
@@ -300,7 +308,7 @@ def test_start_again_clears_the_chat_and_restarts_the_conversation(chat, servers
 
     chat.page.get_by_role("button", name="Start again").click()
     assert chat.log_texts()[0] == "Start again"
-    reply = chat.wait_for_reply(0)  # the log was cleared: only the bot's answer to come
+    reply = chat.wait_for_reply(0, said="start again")  # the log was cleared
     assert "start again" in reply[0].lower(), reply
     assert chat.log_texts()[:1] == ["Start again"]
     assert chat.active_element().get("id") == "hw-input"
@@ -336,7 +344,7 @@ def test_markup_from_her_or_the_bot_is_shown_as_text_and_never_runs(chat, server
          {"event": "slot", "name": "clinic_name", "value": evil})  # fmt: skip
     before = len(chat.bot_texts())
     post(f"{base}/execute?token={servers.token}&output_channel=socketio", {"name": "utter_greet"})
-    shown = chat.wait_for_reply(before)
+    shown = chat.wait_for_reply(before, count=1)
     assert any(evil in text for text in shown), shown
 
     assert page.locator("#hip-triage-widget img, #hip-triage-widget script").count() == 0

@@ -17,7 +17,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,26 +26,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List
 
-from deploy.scale_test.nginx_variant import SHIPPED as NGINX_CONF
-from deploy.scale_test.nginx_variant import loopback_variant
+from tests.scale.nginx_variant import SHIPPED as NGINX_CONF
+from tests.scale.nginx_variant import loopback_variant
+from tests.support.ports import free_port
+from tests.support.servers import ACTION_SERVER, MODEL, RASA, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-MODEL = ROOT / "models" / "hip-triage.tar.gz"
-RASA = str(Path(sys.executable).parent / "rasa")
 APT_PACKAGES = "postgresql redis-server nginx"
 WIDGET_VENDOR = ROOT / "widget" / "node_modules" / "socket.io-client" / "dist"
 
 
 class FleetError(RuntimeError):
     """A server could not be started or stopped."""
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def http_status(url: str, timeout: float = 3) -> int | None:
@@ -264,9 +255,10 @@ class Fleet:
         }
 
     def start_actions(self) -> None:
-        self._spawn(
-            "actions", [RASA, "run", "actions", "--port", str(self.actions_port)], self.rasa_env()
-        )
+        # The project's action server, as the image runs it (loopback here, no CORS);
+        # not `rasa run actions`, which binds every interface and allows any origin.
+        args = [a.replace("{port}", str(self.actions_port)) for a in ACTION_SERVER]
+        self._spawn("actions", args, self.rasa_env())
 
     def start_rasa(self, index: int) -> None:
         endpoints, credentials = DEPLOY / "endpoints.prod.yml", DEPLOY / "credentials.prod.yml"

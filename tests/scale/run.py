@@ -1,13 +1,13 @@
 """Scale test: two Rasa servers behind nginx, one action server, PostgreSQL and Redis.
 
-    make scale-test                      # or: python -m deploy.scale_test.run [options]
+    make scale-test                      # or: python -m tests.scale.run [options]
 
-1. Starts the fleet on loopback (deploy/scale_test/fleet.py), with the shipped
+1. Starts the fleet on loopback (tests/scale/fleet.py), with the shipped
    deploy/endpoints.prod.yml and credentials.prod.yml filled from the environment, and
    a loopback variant of deploy/nginx/nginx.conf.
 2. Checks nginx's public/internal split (what is exposed, size limit, rate limit).
 3. Drives many whole interviews at once through nginx's internal REST listener, as
-   tests/integration/dialogue.py does: a free-text opening, then an answer to whatever
+   tests/support/dialogue.py does: a free-text opening, then an answer to whatever
    `requested_slot` names, until the `triage` slot is set. Trackers are read straight
    from a Rasa server's HTTP API (loopback, random token), never through nginx.
 4. Part-way through, kills one Rasa server (SIGKILL). A turn that fails because of the
@@ -46,8 +46,9 @@ from typing import Any, Dict, List
 
 import yaml
 
-from deploy.scale_test import db_checks
-from deploy.scale_test.fleet import ROOT, Fleet, FleetError, check_prerequisites, http_status
+from tests.scale import db_checks
+from tests.scale.fleet import ROOT, Fleet, FleetError, check_prerequisites, http_status
+from tests.support.dialogue import DialogueError, Script
 
 DIALOGUES = ROOT / "tests" / "integration" / "dialogues.yml"
 OUT = ROOT / "var" / "scale-test"
@@ -146,7 +147,6 @@ class Driver:
                 turn.latency = time.monotonic() - turn.started
             except (OSError, urllib.error.URLError) as error:
                 turn.error = f"{type(error).__name__}: {error}"
-                time.sleep(1)
                 users = [
                     e for e in self.tracker(conv.sender, 0)["events"] if e.get("event") == "user"
                 ]
@@ -169,26 +169,22 @@ class Driver:
 
     def conversation(self, conv: Conversation) -> Conversation:
         start = time.monotonic()
-        answers = conv.dialogue.get("answers", {})
+        # dialogues.yml has numbers (severity: 3); a chat message is text.
+        answers = {k: str(v) for k, v in (conv.dialogue.get("answers") or {}).items()}
+        script = Script(conv.dialogue["opening"], answers, MAX_TURNS)
         try:
-            self.turn(conv, conv.dialogue["opening"])
-            for _ in range(MAX_TURNS):
+            self.turn(conv, script.opening)
+            while True:
                 slots = self.tracker(conv.sender, conv.index % self.fleet.rasa_servers)["slots"]
-                if slots.get("triage"):
-                    conv.slots = slots
-                    break
-                requested = slots.get("requested_slot")
-                if not requested:
-                    conv.slots = slots
+                conv.slots = slots
+                try:
+                    text = script.next(slots)
+                except DialogueError as error:
                     last = [str(m.get("text", ""))[:60] for m in conv.turns[-1].replies or []]
-                    raise AssertionError(
-                        f"no outcome and no question after {len(conv.turns)} turns; last "
-                        f"answer {last}"
-                    )
-                # dialogues.yml has numbers (severity: 3); a chat message is text.
-                self.turn(conv, str(answers.get(requested, "not sure")))
-            else:
-                raise AssertionError(f"no outcome after {MAX_TURNS} turns")
+                    raise AssertionError(f"{error}; last answer {last}") from None
+                if text is None:
+                    break
+                self.turn(conv, text)
         except Exception as error:  # noqa: BLE001 - reported per conversation
             conv.error = f"{type(error).__name__}: {error}"
         conv.seconds = time.monotonic() - start

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Mapping, Sequence
 
-SHIPPED = Path(__file__).resolve().parents[1] / "nginx" / "nginx.conf"
+SHIPPED = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "nginx.conf"
 RASA_HOST = "rasa.hip-triage.svc.cluster.local:5005"
 UPSTREAM_SERVER = re.compile(rf"^(\s*)server {re.escape(RASA_HOST)} resolve ([^;]*);$", re.M)
 

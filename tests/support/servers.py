@@ -1,4 +1,10 @@
-"""Starts the action server and a Rasa server on free loopback ports, for tests."""
+"""A Rasa server and the action server on free loopback ports, as shipped, for tests.
+
+The tracker store is the one `endpoints.yml` ships (ClinicTrackerStore on SQLite), with
+its database in the test's own folder; the action server is the project's loopback one
+(`scripts/action_server.py`); the channels are those of `credentials.yml`, or of
+`credentials.telegram.yml` with `telegram=` a fake Bot API server.
+"""
 
 from __future__ import annotations
 
@@ -6,41 +12,39 @@ import contextlib
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import yaml
+
+from tests.support.ports import free_port, wait_for, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "hip-triage.tar.gz"
 RASA = str(Path(sys.executable).parent / "rasa")
 PYTHON = sys.executable
+ACTION_SERVER = [PYTHON, "scripts/action_server.py", "--port", "{port}"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def shipped_tracker_store(workdir: Path, **overrides: Any) -> str:
+    """endpoints.yml's `tracker_store:` section, with its SQLite file in `workdir`."""
+    shipped = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))
+    section = {**shipped["tracker_store"], "db": str(workdir / "t.db"), "startup_wait": 5}
+    section.update(overrides)
+    return yaml.safe_dump({"tracker_store": section}, sort_keys=False)
 
 
-def wait_for(url: str, seconds: float, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited early ({proc.returncode}) for {url}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        time.sleep(0.3)
-    raise TimeoutError(f"{url} not up after {seconds}s")
+def texts(reply: list[dict]) -> list[str]:
+    """The texts of a list of bot messages."""
+    return [message.get("text", "") for message in reply]
 
 
 class Servers:
-    """A running Rasa server (REST channel + token-protected API) and action server."""
+    """A running Rasa server (token-protected HTTP API) and action server."""
 
     def __init__(
         self,
@@ -49,14 +53,16 @@ class Servers:
         env: dict[str, str] | None = None,
         actions_cmd: list[str] | None = None,
         model: Path | None = None,
+        credentials: Path | None = None,
     ) -> None:
-        """Optional (for the reliability tests; the defaults are what the others use):
+        """Optional (the defaults are what ships):
 
         tracker_store: the `tracker_store:` section of endpoints.yml, as YAML text
-            (`{workdir}` is replaced), instead of Rasa's SQL store on `{workdir}/t.db`.
+            (`{workdir}` is replaced); default: the shipped one, in `workdir`.
         env: extra environment for both servers.
         actions_cmd: how to start the action server (`{port}` is replaced).
         model: another model file (default: models/hip-triage.tar.gz).
+        credentials: another credentials file (default: credentials.yml).
         """
         self.workdir = workdir
         self.token = secrets.token_hex(16)
@@ -67,12 +73,11 @@ class Servers:
         self.widget_origin = f"http://127.0.0.1:{self.widget_port}"
         self.url = f"http://127.0.0.1:{self.rasa_port}"
         self.procs: list[subprocess.Popen] = []
-        self.tracker_store = tracker_store or (
-            'tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: "{workdir}/t.db"\n'
-        )
+        self.tracker_store = tracker_store or shipped_tracker_store(workdir)
         self.env = dict(env or {})
-        self.actions_cmd = actions_cmd or [PYTHON, "scripts/action_server.py", "--port", "{port}"]
+        self.actions_cmd = actions_cmd or ACTION_SERVER
         self.model = model or MODEL
+        self.credentials = credentials or ROOT / "credentials.yml"
         self.actions_proc: subprocess.Popen | None = None
         self.rasa_proc: subprocess.Popen | None = None
 
@@ -88,6 +93,15 @@ class Servers:
     @property
     def endpoints(self) -> Path:
         return self.workdir / "endpoints.yml"
+
+    @property
+    def db(self) -> Path:
+        """The SQLite tracker database (with the shipped store)."""
+        return self.workdir / "t.db"
+
+    def log(self, name: str = "rasa.log") -> str:
+        path = self.workdir / name
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def write_endpoints(self) -> Path:
         self.endpoints.write_text(
@@ -116,7 +130,7 @@ class Servers:
         """Starts the Rasa server (again) on the same port, store and token."""
         self.rasa_proc = self._spawn(
             [RASA, "run", "--model", str(self.model), "--endpoints", str(self.endpoints),
-             "--credentials", str(ROOT / "credentials.yml"), "-i", "127.0.0.1",
+             "--credentials", str(self.credentials), "-i", "127.0.0.1",
              "--port", str(self.rasa_port), "--enable-api", "--auth-token", self.token,
              "--cors", self.widget_origin],
             "rasa.log",
@@ -155,33 +169,73 @@ class Servers:
                 proc.kill()
 
     def say(self, sender: str, text: str) -> list[dict]:
+        """One turn through the REST channel; the bot's messages."""
         body = json.dumps({"sender": sender, "message": text}).encode()
         request = urllib.request.Request(
             f"{self.url}/webhooks/rest/webhook",
             data=body,
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())
 
-    def tracker(self, sender: str) -> dict:
-        url = f"{self.url}/conversations/{sender}/tracker?token={self.token}"
+    def tracker(self, sender: str, events: str = "AFTER_RESTART") -> dict:
+        """Her tracker from the HTTP API (`events`: Rasa's include_events, e.g. ALL)."""
+        url = (
+            f"{self.url}/conversations/{sender}/tracker?token={self.token}&include_events={events}"
+        )
         with urllib.request.urlopen(url, timeout=30) as response:
             return json.loads(response.read())
 
+    def slots(self, sender: str) -> dict:
+        return self.tracker(sender)["slots"]
+
+    def turn_messages(self, sender: str, text: str, seconds: float = 60) -> list[dict]:
+        """The bot's messages of her latest message `text`, once that turn is complete.
+
+        Complete: the tracker's last user message is `text` (as stored: after the
+        message guard's clean-up) and its last event is `action_listen`. Rasa saves a
+        turn after sending every message of it, so a client of a pushing channel
+        (socket.io, Telegram) then waits for exactly that many messages.
+        """
+
+        def done() -> list[dict] | None:
+            events = self.tracker(sender, "ALL")["events"] or []
+            users = [i for i, e in enumerate(events) if e["event"] == "user"]
+            if not users or events[users[-1]].get("text") != text:
+                return None
+            if events[-1].get("name") != "action_listen" or users[-1] == len(events) - 1:
+                return None
+            bot = [e for e in events[users[-1] :] if e["event"] == "bot"]
+            return [{"text": e.get("text"), **(e.get("data") or {})} for e in bot] or [{}]
+
+        found = wait_until(done, seconds, f"the turn of {sender} to complete")
+        return [m for m in found if m]
+
+    def bot_messages(self, sender: str) -> int:
+        """How many bot messages the tracker holds for `sender`."""
+        return sum(1 for e in self.tracker(sender)["events"] or [] if e["event"] == "bot")
+
 
 @contextlib.contextmanager
-def running_servers(**options):
-    """Servers in a temporary directory; `options` go to `Servers` (all optional)."""
+def running_servers(
+    before_start: Callable[[Servers], None] | None = None, **options: Any
+) -> Iterator[Servers]:
+    """Servers in a temporary directory; `options` go to `Servers` (all optional).
+
+    `before_start(servers)` can set what depends on the ports chosen (e.g. a webhook URL).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         servers = Servers(Path(tmp), **options)
+        if before_start is not None:
+            before_start(servers)
         try:
             yield servers.start()
         except Exception:
             for log in ("actions.log", "rasa.log"):
-                path = Path(tmp) / log
-                if path.exists():
-                    print(f"--- {log}\n{path.read_text()[-4000:]}")
+                text = servers.log(log)
+                if text:
+                    print(f"--- {log}\n{text[-4000:]}")
             raise
         finally:
             servers.stop()
