@@ -268,7 +268,9 @@ def _where(url: Any) -> str:
     """The database a URL names, without its password."""
     if str(url).startswith("sqlite"):
         return f"SQLite database '{url.database}'"
-    return f"{url.get_backend_name()} at {url.host}:{url.port or 'default port'}, db '{url.database}'"
+    return (
+        f"{url.get_backend_name()} at {url.host}:{url.port or 'default port'}, db '{url.database}'"
+    )
 
 
 def _prepare_sqlite(path: Path) -> None:
