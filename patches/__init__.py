@@ -13,6 +13,8 @@ each one (tests/test_patches.py fails if a patched function's signature changes)
   compiled once (it was 63% of a turn's CPU).
 - ``tracker_store``: ``FailSafeTrackerStore.on_tracker_store_error`` and
   ``on_tracker_store_retrieve_error``: no silent switch to memory when the database fails.
+- ``data_files``: ``rasa.shared.data._find_data_files_in_directory``: plain ``rasa test``
+  skips the virtualenv (Rasa's own example test stories) and other hidden folders.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ PATCHES = (
             "rasa.core.tracker_store.FailSafeTrackerStore.on_tracker_store_retrieve_error",
         ),
         "no silent switch to an in-memory store when the database fails",
+    ),
+    Patch(
+        "data_files",
+        ("rasa.shared.data._find_data_files_in_directory",),
+        "plain `rasa test` finds only the project's test stories, not the virtualenv's",
     ),
 )
 _INSTALLED: list[str] = []

@@ -15,6 +15,7 @@ from components.rasa_patches import RasaPatches
 from patches import action_reply_schema
 
 ROOT = Path(__file__).resolve().parents[1]
+
 # The parameters of every patched Rasa function, as checked against Rasa 3.6.21.
 SIGNATURES = {
     "rasa.core.agent.Agent.handle_message": ["self", "message"],
@@ -26,6 +27,7 @@ SIGNATURES = {
     "rasa.core.tracker_store.FailSafeTrackerStore.on_tracker_store_retrieve_error": [
         "self", "error",
     ],
+    "rasa.shared.data._find_data_files_in_directory": ["directory", "filter_property"],
 }  # fmt: skip
 
 GOOD = [
@@ -75,8 +77,14 @@ def test_the_component_installs_the_check_when_created_and_leaves_messages_alone
 
 
 def resolve(path: str):
-    module, cls, name = path.rsplit(".", 2)
-    return inspect.unwrap(getattr(getattr(importlib.import_module(module), cls), name))
+    """The original Rasa function (a class's method, or a module's function)."""
+    head, name = path.rsplit(".", 1)
+    try:
+        owner = importlib.import_module(head)
+    except ModuleNotFoundError:
+        module, cls = head.rsplit(".", 1)
+        owner = getattr(importlib.import_module(module), cls)
+    return inspect.unwrap(getattr(owner, name))
 
 
 def test_every_patched_function_is_registered_and_keeps_its_signature():
