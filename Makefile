@@ -1,4 +1,5 @@
-# Verbs: install, train, shell, run, validate, lint, test (+ rules-report, clean).
+# Verbs: install, train, shell, run, validate, lint, test; `make help` lists them all.
+# Each verb wraps a plain Rasa command that also works without make (README).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -18,24 +19,21 @@ REQ_HASH := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut 
 STAMP := $(VENV)/.stamp-$(REQ_HASH)
 MODEL := models/hip-triage.tar.gz
 TRAIN_INPUTS := config.yml domain.yml $(shell find data components -type f \( -name '*.yml' -o -name '*.jsonl' -o -name '*.py' \) 2>/dev/null) triage/rulebook.yml triage/contract.py
-ACTIONS_PORT ?= 5055
 RASA_PORT ?= 5005
 # Other settings files, e.g. `make run CREDENTIALS=credentials.telegram.yml` (docs/telegram.md).
-# endpoints.yml points at the action server on port 5055: change both together.
 ENDPOINTS ?= endpoints.yml
 CREDENTIALS ?= credentials.yml
+# The action server's port is the one the endpoints file names: change it there only.
+ACTIONS_PORT := $(shell sed -n 's|^ *url: *"*http://127\.0\.0\.1:\([0-9]*\)/webhook.*|\1|p' $(ENDPOINTS) | head -n 1)
+ACTIONS_PORT := $(if $(ACTIONS_PORT),$(ACTIONS_PORT),5055)
 
-.PHONY: help install train shell run actions actions-bg actions-stop validate lint format test test-unit test-stories test-dialogues rules-report clean
+.PHONY: help install train shell run actions actions-bg actions-stop validate lint format test test-unit test-stories test-dialogues test-static rules-report clean
 
-help:
-	@echo "make install   create .venv (Python 3.10) and install pinned requirements"
-	@echo "make train     train the model if data, domain, config or patterns changed"
-	@echo "make shell     talk to the assistant in the terminal (DEBUG=1 shows the case)"
-	@echo "make run       Rasa server (REST + socketio) and action server on localhost"
-	@echo "make test      validate, lint, unit tests, train, conversation tests"
-	@echo "make rules-report  each rule, its source, and how many vignettes cover it"
+help: ## this list
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  Options: DEBUG=1 (shell), RASA_PORT=5005, WIDGET_PORT=8080, ENDPOINTS=..., CREDENTIALS=..."
 
-install: $(STAMP)
+install: $(STAMP) ## create .venv (Python 3.10) with the pinned requirements
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@if [ -z "$(PYTHON310)" ]; then \
@@ -47,40 +45,48 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@rm -f $(VENV)/.stamp-*
 	@touch $@
 
-train: $(MODEL)
+train: $(MODEL) ## rasa train, if data, domain, config, patterns or rulebook changed
 
 $(MODEL): $(STAMP) $(TRAIN_INPUTS)
 	$(RASA) train --fixed-model-name hip-triage --out models
 	@touch $@
 
-validate: $(STAMP)
+validate: $(STAMP) ## rasa data validate --fail-on-warnings
 	$(RASA) data validate --fail-on-warnings
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: $(STAMP)
+format: $(STAMP) ## ruff format and fix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test-unit: $(STAMP)
+test-static: validate lint ## validate and lint
+
+test-unit: $(STAMP) ## pytest without servers: engine, extractor, interview, actions, ...
 	$(BIN)/python -m pytest -q --ignore=tests/integration
 
-test-dialogues: $(MODEL) widget/node_modules
-	$(BIN)/python -m pytest -q tests/integration
+# Two groups at once (tests/integration/conftest.py): the tests of the shared app, and
+# those that start, break or kill servers of their own.
+test-dialogues: $(MODEL) widget/node_modules ## integration tests against real servers
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests/integration
 
-test-stories: $(MODEL)
+test-stories: $(MODEL) ## rasa test core on tests/test_stories.yml, failing on any error
 	@mkdir -p results
 	$(RASA) test core --model $(MODEL) --stories tests/test_stories.yml \
 	  --fail-on-prediction-errors --out results/stories
 
-test: install validate lint test-unit train test-stories test-dialogues
+# Static checks and unit tests run while the model trains (2 cores), then the
+# conversation and integration tests use that one model.
+test: install ## everything: validate, lint, unit, train, conversation and integration tests
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-static test-unit train
+	@$(MAKE) --no-print-directory test-stories test-dialogues
 
-rules-report: $(STAMP)
+rules-report: $(STAMP) ## each rule, its source, and how many vignettes cover it
 	$(BIN)/python -m triage.report
 
-actions: $(STAMP)
+actions: $(STAMP) ## the action server alone (loopback), in the foreground
 	$(BIN)/python scripts/action_server.py --port $(ACTIONS_PORT)
 
 actions-bg: $(STAMP)
@@ -92,7 +98,7 @@ actions-bg: $(STAMP)
 actions-stop:
 	@[ -f var/actions.pid ] && kill $$(cat var/actions.pid) 2>/dev/null; rm -f var/actions.pid; true
 
-shell: $(MODEL)
+shell: $(MODEL) ## rasa shell with the action server (DEBUG=1: case, intent, rule)
 	@mkdir -p var
 	@$(MAKE) --no-print-directory actions-bg
 	@trap '$(MAKE) --no-print-directory actions-stop' EXIT INT TERM; \
@@ -101,14 +107,14 @@ shell: $(MODEL)
 # The website chat widget: socket.io-client from the lock file (node_modules is git-ignored).
 WIDGET_PORT ?= 8080
 .PHONY: widget
-widget: widget/node_modules
+widget: widget/node_modules ## npm ci for the website widget's socket.io client
 
 widget/node_modules: widget/package.json widget/package-lock.json
 	cd widget && npm ci --no-audit --no-fund
 	@touch $@
 
 # Rasa, the action server and the demo clinic page with the chat widget, all on 127.0.0.1.
-run: $(MODEL) widget/node_modules
+run: $(MODEL) widget/node_modules ## rasa run, the action server and the demo page, on 127.0.0.1
 	@mkdir -p var
 	@$(MAKE) --no-print-directory actions-bg
 	@trap '$(MAKE) --no-print-directory actions-stop; kill $$(cat var/widget.pid 2>/dev/null) 2>/dev/null; rm -f var/widget.pid' EXIT INT TERM; \
@@ -119,18 +125,18 @@ run: $(MODEL) widget/node_modules
 	$(RASA) run --model $(MODEL) -i 127.0.0.1 --port $(RASA_PORT) \
 	  --endpoints $(ENDPOINTS) --credentials $(CREDENTIALS) --cors "http://127.0.0.1:$(WIDGET_PORT)" "http://localhost:$(WIDGET_PORT)"
 
-clean:
+clean: ## remove models, results and logs
 	rm -rf models results var/*.log .pytest_cache .ruff_cache
 
 # Scale-out: two Rasa servers behind nginx with PostgreSQL, Redis and one action server,
 # all started on loopback by the script and torn down afterwards (docs/deployment.md).
 # Needs Debian's postgresql, redis-server and nginx (apt-get install), and the widget.
 .PHONY: scale-test validate-deploy
-scale-test: $(MODEL) widget/node_modules
+scale-test: $(MODEL) widget/node_modules ## 2 Rasa servers, nginx, PostgreSQL, Redis; one killed
 	$(BIN)/python -m tests.scale.run
 
 # The deployment files, offline: Kubernetes schemas and policies, compose, nginx.
-validate-deploy: $(STAMP)
+validate-deploy: $(STAMP) ## the deployment files, offline
 	$(BIN)/python -m pytest -q tests/test_deploy_config.py
 
 # Benchmark: our config.yml vs Rasa's default config, measured in one run on this
@@ -139,26 +145,26 @@ validate-deploy: $(STAMP)
 # CI's short version (one repeat, 1 and 8 conversations, capped epochs).
 # BENCH_ARGS passes options on, e.g. BENCH_ARGS=--variants for bench/variants/*.yml.
 .PHONY: bench bench-smoke
-bench: $(STAMP)
+bench: $(STAMP) ## the benchmark, ours vs Rasa's default (under 10 minutes)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-bench-smoke: $(STAMP)
+bench-smoke: $(STAMP) ## the benchmark's harness, one short repeat (CI)
 	$(BIN)/python -m bench.run --smoke $(BENCH_ARGS)
 
 # Erasure and retention (SECURITY.md), for staff: erase one conversation, or everything
 # older than DAYS days, in the tracker store of $(ENDPOINTS) (SQLite or PostgreSQL).
 # Patients erase their own by typing "delete my data".
 .PHONY: forget purge test-reliability
-forget: $(STAMP)
+forget: $(STAMP) ## erase one conversation: SENDER=<conversation id>
 	@if [ -z "$$SENDER" ]; then echo "usage: make forget SENDER=<conversation id>"; exit 2; fi
 	$(BIN)/python -m scripts.tracker_admin --endpoints $(ENDPOINTS) forget -- "$$SENDER"
 
-purge: $(STAMP)
+purge: $(STAMP) ## erase what is older than DAYS=<days to keep>
 	@if [ -z "$$DAYS" ]; then echo "usage: make purge DAYS=<days to keep>"; exit 2; fi
 	$(BIN)/python -m scripts.tracker_admin --endpoints $(ENDPOINTS) purge "$$DAYS"
 
 # Bad input, property-based, fault-injection, privacy and load tests (SECURITY.md).
-test-reliability: $(MODEL)
+test-reliability: $(MODEL) ## bad input, property, fault, privacy and load tests
 	$(BIN)/python -m pytest -q -s tests/test_properties.py tests/test_tracker_store.py \
 	  tests/integration/test_bad_input.py tests/integration/test_faults.py \
 	  tests/integration/test_privacy.py tests/integration/test_load.py

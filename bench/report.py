@@ -161,8 +161,9 @@ def notes(run: dict[str, Any], results: dict[str, Any]) -> list[str]:
     if run["settings"].get("max_epochs"):
         out.append(
             f"- SMOKE RUN: TensorFlow components trained for at most "
-            f"{run['settings']['max_epochs']} epochs; these figures only show that the "
-            f"harness works and are not comparable with `make bench`."
+            f"{run['settings']['max_epochs']} epochs, the configurations trained and started "
+            f"side by side; these figures only show that the harness works and are not "
+            f"comparable with `make bench`."
         )
     for name, result in results.items():
         d = result.get("dialogues") or {}

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -536,16 +537,25 @@ class Bench:
         """Every figure for every configuration; a failing one is reported and dropped."""
         errors = (RuntimeError, subprocess.SubprocessError, OSError, ValueError, KeyError)
 
-        def each(step: Callable[[Subject], None]) -> None:
-            for subject in [s for s in subjects if s.error is None]:
-                try:
-                    step(subject)
-                except errors as exc:
-                    self._fail(subject, exc)
+        def one(step: Callable[[Subject], None], subject: Subject) -> None:
+            try:
+                step(subject)
+            except errors as exc:
+                self._fail(subject, exc)
+
+        def each(step: Callable[[Subject], None], together: bool = False) -> None:
+            alive = [s for s in subjects if s.error is None]
+            if together:  # the smoke run's figures are not compared: save its time
+                with ThreadPoolExecutor(max_workers=len(alive) or 1) as pool:
+                    list(pool.map(lambda subject: one(step, subject), alive))
+                return
+            for subject in alive:
+                one(step, subject)
 
         try:
-            each(self.train)
-            each(self.start)
+            smoke = self.profile_name == "smoke"
+            each(self.train, together=smoke)
+            each(self.start, together=smoke)
 
             def dialogues(subject: Subject) -> None:
                 n = len(self.dialogues)

@@ -71,3 +71,15 @@ def widget_url(servers):
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+
+
+# Two groups, one per xdist worker (make test-dialogues: -n 2 --dist loadgroup): the
+# tests of the shared app, and those that start, break or kill servers of their own
+# (and the plain verbs, which need Rasa's default ports to themselves).
+OWN_SERVERS = {"test_faults.py", "test_shell.py", "test_plain_verbs.py"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        group = "own-servers" if item.path.name in OWN_SERVERS else "shared-app"
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -217,8 +217,9 @@ def run_session() -> Session:
         work = project_copy(Path(tmp), actions_port)
         env = {**os.environ, "TERM": "xterm-256color", "PROMPT_TOOLKIT_NO_CPR": "1"}
         env.pop("TRIAGE_DEBUG", None)
+        # The action server's port comes from the copy's endpoints.yml alone.
         args = ["-C", str(work), "shell", "STAMP=", "TRAIN_INPUTS=", "DEBUG=1",
-                f"RASA_PORT={rasa_port}", f"ACTIONS_PORT={actions_port}"]  # fmt: skip
+                f"RASA_PORT={rasa_port}"]  # fmt: skip
         started = time.monotonic()
         child = pexpect.spawn(
             "make", args, cwd=str(work), env=env, encoding="utf-8", dimensions=(50, 220)
