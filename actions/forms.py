@@ -11,6 +11,7 @@ from rasa_sdk.events import ActionExecutionRejected, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import interview, render
+from triage import triage
 
 FORM = "triage_form"
 
@@ -102,6 +103,37 @@ class ValidateTriageForm(Action):
         text = tracker.latest_message.get("text")
         if interview.is_correction(intent, text) and changed:
             dispatcher.utter_message(response="utter_correction_noted")
+        events = [SlotSet(key, value) for key, value in bookkeeping.items()]
+        signs = interview.resolve_red_flags(slots)
+        slots.update(signs["updates"])
+        events += [SlotSet(key, value) for key, value in signs["updates"].items()]
+        if signs["due"]:
+            # Signs just confirmed: their urgent advice, first, in this turn.
+            for message in render.urgent_now(signs["due"]):
+                dispatcher.utter_message(text=message["text"])
+            told = [*(slots.get(interview.TOLD) or []), *signs["due"]]
+            slots[interview.TOLD] = told
+            events.append(SlotSet(interview.TOLD, told))
+            case = interview.valid_case_from_slots(slots)
+            outcome = triage(case)
+            if outcome["urgency"] == "emergency":
+                # As the emergency rule does: the interview stops, the outcome is set.
+                return [
+                    *events,
+                    SlotSet("triage", outcome),
+                    SlotSet("outcome_given", True),
+                    SlotSet("requested_slot", None),
+                ]
+        if signs["ask"]:
+            slots[interview.CONFIRM] = signs["ask"]
+            events.append(SlotSet(interview.CONFIRM, signs["ask"]))
+            return [*events, SlotSet("requested_slot", interview.CONFIRM)]
+        if slots.get(interview.CONTINUE) is False:
+            dispatcher.utter_message(response="utter_stop")
+            return [*events, SlotSet("requested_slot", None), SlotSet("outcome_given", True)]
+        choice = interview.next_after_red_flags(slots)
+        if choice:
+            return [*events, SlotSet("requested_slot", choice)]
         questions = interview.questions_to_ask(slots, slots.get("skipped"))
         if debug_enabled():
             # Rasa drops messages from slot-mapping actions, so the case is shown here.
@@ -109,7 +141,6 @@ class ValidateTriageForm(Action):
             dispatcher.utter_message(
                 text=f"[debug] case: {json.dumps(case)}\n[debug] still to ask: {questions}"
             )
-        events = [SlotSet(key, value) for key, value in bookkeeping.items()]
         return [*events, SlotSet("requested_slot", questions[0] if questions else None)]
 
 
@@ -125,5 +156,22 @@ class ActionAskRedFlags(Action):
         message = render.screen_question(
             tracker.get_slot("stage"), bool(tracker.get_slot("reasked"))
         )
+        dispatcher.utter_message(text=message["text"], buttons=message["buttons"])
+        return []
+
+
+class ActionAskRedFlagConfirm(Action):
+    """Asks about one possible warning sign, directly, with Yes / No / Not sure."""
+
+    def name(self) -> str:
+        return "action_ask_red_flag_confirm"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        flag = tracker.get_slot(interview.CONFIRM)
+        if not flag:
+            return []
+        message = render.confirm_question(flag, tracker.get_slot("stage"))
         dispatcher.utter_message(text=message["text"], buttons=message["buttons"])
         return []

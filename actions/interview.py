@@ -10,10 +10,26 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Iterable, List, Mapping, Set
 
-from triage import FIELDS, CaseError, rulebook, triage, validate_case
+from triage import (
+    FIELDS,
+    CaseError,
+    red_flag_applies,
+    red_flag_urgency,
+    rulebook,
+    triage,
+    validate_case,
+)
 from triage.contract import QUESTION_ORDER
 
 EXTRACTOR = "CaseEntityExtractor"
+# Warning signs to ask about, and how each was said (components/red_flag_reading.py).
+PENDING, CONFIRM, RULED_OUT, TOLD, CONTINUE = (
+    "pending_red_flags", "red_flag_confirm", "ruled_out_red_flags", "urgent_told",
+    "continue_after_urgent",
+)  # fmt: skip
+TO_CONFIRM = {"pregnancy_red_flags": "clear", "possible_red_flags": "possible"}
+CARRY_ON = re.compile(r"\b(carry on|continue|go on|keep going|more questions|yes|yeah|ok|okay)\b")
+STOP_HERE = re.compile(r"\b(stop|no|nope|that's all|thats all|enough|not now|later)\b")
 
 # Asked whenever unknown: the safety screen and what the summary needs.
 ALWAYS_ASK = {"red_flags", "stage", "locations", "severity", "weeks_of_pain"}
@@ -233,6 +249,7 @@ def updates_from_message(
             new = value
         if new != old and _valid(field, new, stage):
             updates[field] = new
+    updates.update(_red_flag_updates(current, entities, intent, text or "", requested, updates))
     if "stage" in updates and "weeks" not in updates:
         weeks = current.get("weeks")
         # Weeks pregnant mean nothing after birth, and back; weeks heard before the
@@ -249,6 +266,101 @@ def _exercise_weeks() -> float:
     (rule,) = [r for r in rulebook()["book_pt"] if r["id"] == "not_improving"]
     (weeks,) = [c["value"] for c in rule["all"] if c["fact"] == "weeks_of_pain"]
     return weeks
+
+
+def _flag_of(item: str) -> str:
+    return item.split(":", 1)[0]
+
+
+def _red_flag_updates(
+    current: Mapping[str, Any],
+    entities: Iterable[Mapping[str, Any]],
+    intent: str,
+    text: str,
+    requested: str | None,
+    updates: Mapping[str, Any],
+) -> Dict[str, Any]:
+    """Signs to ask about, and her answer to the sign or the choice just asked about."""
+    red = list(updates.get("red_flags", current.get("red_flags")) or [])
+    ruled = list(current.get(RULED_OUT) or [])
+    pending = list(current.get(PENDING) or [])
+    out: Dict[str, Any] = {}
+    for entity in entities:
+        how = TO_CONFIRM.get(str(entity.get("entity")))
+        flag = entity.get("value")
+        if entity.get("extractor") != EXTRACTOR or how is None or not isinstance(flag, str):
+            continue
+        if flag not in red and flag not in ruled and flag not in map(_flag_of, pending):
+            pending.append(f"{flag}:{how}")
+    asked = current.get(CONFIRM)
+    if requested == CONFIRM and asked:
+        answer = yes_or_no(text, intent)
+        unsure = intent == NOT_SURE or bool(UNSURE.search(text.lower()))
+        if answer is True or unsure or asked in red:
+            red = list(dict.fromkeys([*red, asked]))
+            out["red_flags"] = red
+            if answer is True and current.get("stage") is None:
+                if red_flag_applies(asked, None, None) is None:
+                    out["stage"] = "pregnant"  # "are you pregnant, and ...?" - "yes"
+        elif answer is False:
+            out[RULED_OUT] = [*ruled, asked]
+        if answer is not None or unsure or asked in red:
+            pending = [item for item in pending if _flag_of(item) != asked]
+            out[CONFIRM] = None
+    if pending != list(current.get(PENDING) or []):
+        out[PENDING] = pending
+    if requested == CONTINUE and current.get(CONTINUE) is None:
+        lowered = text.lower()
+        if CARRY_ON.search(lowered):
+            out[CONTINUE] = True
+        elif STOP_HERE.search(lowered):
+            out[CONTINUE] = False
+    return out
+
+
+def resolve_red_flags(slots: Mapping[str, Any]) -> Dict[str, Any]:
+    """Reads the signs to ask about against her stage; what is due now, what to ask next.
+
+    A sign that cannot apply at her stage is ruled out (a pregnancy sign after the
+    birth); a clear pregnancy sign, once she is known to be pregnant, is a red flag;
+    the others wait to be asked. Returns the slot updates, `due` (red flags whose
+    urgent advice she has not had yet) and `ask` (the next sign to ask about, or None).
+    """
+    stage, weeks = slots.get("stage"), slots.get("weeks")
+    red = list(slots.get("red_flags") or [])
+    ruled = list(slots.get(RULED_OUT) or [])
+    keep = []
+    for item in slots.get(PENDING) or []:
+        flag, _, how = item.partition(":")
+        if flag in red or flag in ruled:
+            continue
+        applies = red_flag_applies(flag, stage, weeks)
+        if applies is False:
+            ruled.append(flag)
+        elif applies is True and how == "clear":
+            red.append(flag)
+        else:
+            keep.append(item)
+    updates: Dict[str, Any] = {}
+    if red != list(slots.get("red_flags") or []):
+        updates["red_flags"] = red
+    if ruled != list(slots.get(RULED_OUT) or []):
+        updates[RULED_OUT] = ruled
+    if keep != list(slots.get(PENDING) or []):
+        updates[PENDING] = keep
+    told = set(slots.get(TOLD) or [])
+    due = [flag for flag in red if flag not in told]
+    # Ask about the most urgent sign first.
+    keep.sort(key=lambda item: red_flag_urgency(_flag_of(item)) != "emergency")
+    return {"updates": updates, "due": due, "ask": _flag_of(keep[0]) if keep else None}
+
+
+def next_after_red_flags(slots: Mapping[str, Any]) -> str | None:
+    """The choice to carry on or stop, once an urgent sign's advice is out; else None."""
+    urgent = [f for f in slots.get("red_flags") or [] if red_flag_urgency(f) == "urgent"]
+    if urgent and slots.get(CONTINUE) is None:
+        return CONTINUE
+    return None
 
 
 def _relevant(field: str, case: Mapping[str, Any], missing: Set[str]) -> bool:
@@ -278,6 +390,31 @@ def questions_to_ask(slots: Mapping[str, Any], skipped: Iterable[str] = ()) -> L
     ]
 
 
+def _after_red_flag_question(
+    requested: str, slots: Mapping[str, Any], intent: str | None, reask_count: float | None
+) -> Dict[str, Any]:
+    """A sign asked about is never skipped: unanswered twice, it counts as "not sure"."""
+    reset = {"reask_count": 0.0, "reasked": False}
+    answered = (
+        slots.get(CONFIRM) is None if requested == CONFIRM else slots.get(CONTINUE) is not None
+    )
+    if answered:
+        return reset
+    if requested == CONTINUE and intent == NOT_SURE:
+        return {**reset, CONTINUE: True}  # she can still stop at any question
+    if intent not in ANSWER_INTENTS:
+        return {"reasked": False}
+    count = int(reask_count or 0) + 1
+    if count < REASK_LIMIT:
+        return {"reask_count": float(count), "reasked": True}
+    if requested == CONTINUE:
+        return {**reset, CONTINUE: True}  # she can still stop at any question
+    flag = slots[CONFIRM]
+    pending = [item for item in slots.get(PENDING) or [] if _flag_of(item) != flag]
+    red = list(dict.fromkeys([*(slots.get("red_flags") or []), flag]))
+    return {**reset, "red_flags": red, PENDING: pending, CONFIRM: None}
+
+
 def after_answer(
     requested: str | None,
     slots: Mapping[str, Any],
@@ -298,6 +435,8 @@ def after_answer(
     reset = {"reask_count": 0.0, "reasked": False}
     if not requested:
         return reset
+    if requested in (CONFIRM, CONTINUE):
+        return _after_red_flag_question(requested, slots, intent, reask_count)
     skipped = list(skipped or [])
     if slots.get(requested) is not None:
         return reset

@@ -33,6 +33,18 @@ def _changed_this_turn(tracker: Tracker) -> bool:
     return False
 
 
+def _emergency_told_this_turn(tracker: Tracker, outcome: Dict[str, Any]) -> bool:
+    if outcome["urgency"] != "emergency":
+        return False
+    advice = render.urgent_message(outcome)
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "bot" and event.get("text") == advice:
+            return True
+    return False
+
+
 class ActionGiveOutcome(Action):
     """Runs the engine on the finished case and tells her the outcome."""
 
@@ -48,10 +60,17 @@ class ActionGiveOutcome(Action):
                 dispatcher.utter_message(response="utter_ask_correction")
                 return []
         case, outcome = _case_and_outcome(tracker)
+        events = [SlotSet("triage", outcome), SlotSet("outcome_given", True)]
+        if tracker.get_slot(interview.CONTINUE) is False or _emergency_told_this_turn(
+            tracker, outcome
+        ):
+            # She chose to stop after urgent advice, or the interview just ended on an
+            # emergency whose advice she has had: nothing is sent on top of it.
+            return events
         _send(dispatcher, render.outcome_messages(case, outcome))
         if debug_enabled():
             dispatcher.utter_message(text="[debug] outcome: " + json.dumps(outcome))
-        return [SlotSet("triage", outcome), SlotSet("outcome_given", True)]
+        return events
 
 
 class ActionRecordRedFlag(Action):
@@ -67,9 +86,11 @@ class ActionRecordRedFlag(Action):
         text = render.red_flag_message(outcome)
         if text:
             dispatcher.utter_message(text=text)
+        # The domain response gave the advice for every sign recorded so far.
+        told = [SlotSet(interview.TOLD, list(outcome["red_flags"]))]
         if outcome["urgency"] != "emergency":
             if tracker.get_slot("outcome_given"):
-                return [SlotSet("triage", outcome)]
-            return []
+                return [*told, SlotSet("triage", outcome)]
+            return told
         # The rule has already stopped the interview (action_deactivate_loop).
-        return [SlotSet("triage", outcome), SlotSet("outcome_given", True)]
+        return [*told, SlotSet("triage", outcome), SlotSet("outcome_given", True)]

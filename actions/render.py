@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping
 
-from triage import clinic, rulebook
+from triage import clinic, rulebook, triage
 from triage.contract import FIELDS, QUESTION_ORDER
 
 Message = Dict[str, Any]
@@ -27,6 +27,11 @@ UNSCREENED = (
     "I couldn't complete the safety check. If you have {signs}, call {{emergency_number}} "
     "or your maternity unit now."
 )
+YES_NO_UNSURE = [
+    {"title": "Yes", "payload": "yes"},
+    {"title": "No", "payload": "no"},
+    {"title": "Not sure", "payload": "not sure"},
+]
 NONE_BUTTON = {"title": "None of these", "payload": "none of these"}
 YES_BUTTON = {"title": "Yes, one of these", "payload": "yes"}
 AFTER_OUTCOME_BUTTONS = [
@@ -110,6 +115,20 @@ def screen_question(stage: str | None, reasked: bool = False) -> Message:
 def unscreened_message(stage: str | None) -> str:
     """Her red-flag screen was never answered: the signs to act on, for her stage."""
     return clinic.fill(UNSCREENED.format(signs=_listed(stage, ", ")))
+
+
+def confirm_question(flag: str, stage: str | None) -> Message:
+    """One possible warning sign, asked about directly, naming the rulebook's threshold."""
+    confirm = next(r for r in rulebook()["red_flags"] if r["id"] == flag)["confirm"]
+    key = stage if stage in ("pregnant", "postpartum") else "unknown"
+    ask = confirm.get("all") or confirm.get(key) or confirm["unknown"]
+    return {"text": f"You mentioned {confirm['said']}. {ask}", "buttons": YES_NO_UNSURE}
+
+
+def urgent_now(flags: List[str]) -> List[Message]:
+    """The urgent advice for signs just confirmed: the advice first and alone, then why."""
+    outcome = triage({"red_flags": list(flags)})
+    return [{"text": urgent_message(outcome)}, {"text": red_flag_message(outcome)}]
 
 
 def urgent_message(outcome: Mapping[str, Any]) -> str:

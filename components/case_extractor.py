@@ -5,7 +5,10 @@ At train time it builds a blank-English spaCy pipeline from the pattern files in
 pipeline and adds one entity per case field it finds (named like the triage
 contract's case fields). When a red flag is found, the intent is replaced by
 `red_flag_emergency` or `red_flag_urgent`, so rules can give the urgent advice
-from domain responses even when the action server is down. A red-flag intent
+from domain responses even when the action server is down; a clear sign that only
+applies in pregnancy, in a message that does not say whether she is pregnant, gives
+`red_flag_pregnancy`, and a possible mention (components/red_flag_reading.py)
+`red_flag_possible`: the interview then asks, or decides from her stage. A red-flag intent
 guessed by the classifier with no red flag found in the text is demoted: the
 rule-based extractor, not the classifier, decides what is a red flag. A fallback
 intent on a message that carries case fields becomes `inform`.
@@ -32,6 +35,9 @@ from components import extractor
 logger = logging.getLogger(__name__)
 
 RED_FLAG_INTENTS = {"emergency": "red_flag_emergency", "urgent": "red_flag_urgent"}
+# A clear sign that only applies in pregnancy, the stage not said; a possible mention.
+PREGNANCY_INTENT, POSSIBLE_INTENT = "red_flag_pregnancy", "red_flag_possible"
+NON_CASE_ENTITIES = frozenset({"number", "duration", "pregnancy_red_flags", "possible_red_flags"})
 PIPELINE_DIR = "spacy_pipeline"
 
 
@@ -127,15 +133,22 @@ class CaseEntityExtractor(GraphComponent, EntityExtractorMixin):
 
     @staticmethod
     def _set_red_flag_intent(message: Message, entities: List[Dict[str, Any]]) -> None:
-        flags = [e["value"] for e in entities if e["entity"] == "red_flags"]
+        def values(name: str) -> List[str]:
+            return [e["value"] for e in entities if e["entity"] == name]
+
+        flags = values("red_flags")
         intent = message.get(INTENT) or {}
         ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name")]
-        red_intents = set(RED_FLAG_INTENTS.values())
+        red_intents = set(RED_FLAG_INTENTS.values()) | {PREGNANCY_INTENT, POSSIBLE_INTENT}
         if flags:
             level = "emergency" if any(_urgency(f) == "emergency" for f in flags) else "urgent"
             new = {"name": RED_FLAG_INTENTS[level], "confidence": 1.0}
+        elif values("pregnancy_red_flags"):
+            new = {"name": PREGNANCY_INTENT, "confidence": 1.0}
+        elif values("possible_red_flags"):
+            new = {"name": POSSIBLE_INTENT, "confidence": 1.0}
         elif intent.get("name") == "nlu_fallback" and any(
-            e["entity"] not in ("number", "duration") for e in entities
+            e["entity"] not in NON_CASE_ENTITIES for e in entities
         ):
             # Unsure of the intent, but she told us about her pain: treat it as an answer.
             new = {"name": "inform", "confidence": intent.get("confidence", 0.0)}

@@ -99,7 +99,8 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from triage.contract import FIELDS, SEVERITY_MAX, WEEKS_MAX, fields_of_kind
+from components import red_flag_reading as reading
+from triage.contract import FIELDS, RED_FLAGS, SEVERITY_MAX, WEEKS_MAX, fields_of_kind
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,12 @@ STR_FIELDS: dict[str, frozenset[str]] = {
 BOOL_FIELDS = frozenset(fields_of_kind("bool"))
 NUMERIC_FIELDS = frozenset(fields_of_kind("int", "number"))
 HELPER_ENTITIES = frozenset({"number", "duration"})
-INTERNAL_LABELS = frozenset({"_neg", "_unsure", "_break", "_ignore", "_norm"})
+# Mentions of a warning sign that are not a plain statement (components/red_flag_reading.py).
+FLAG_LABELS = frozenset({"red_flags", "possible_red_flags"})
+FLAG_ENTITIES = ("red_flags", "pregnancy_red_flags", "possible_red_flags")  # strongest first
+INTERNAL_LABELS = frozenset(
+    {"_neg", "_unsure", "_break", "_ignore", "_norm"} | reading.CUE_LABELS | reading.CONCEPT_LABELS
+)
 CASE_FIELDS = frozenset(LIST_FIELDS) | frozenset(STR_FIELDS) | BOOL_FIELDS | NUMERIC_FIELDS
 
 # ---------------------------------------------------------------------------
@@ -295,10 +301,12 @@ _PRONOUN_AFTER_NO = frozenset(
 _NUMBER_LABELS_ID_RE = re.compile(r"^#(num|dur)(\*\d+(\.\d+)?)?$")
 
 
-_LAYERS = ("main", "num", "stage")
+_LAYERS = ("main", "num", "stage", "cue")
 # A span is only swallowed by a longer span of at least its priority: a red flag inside
 # "getting worse by the hour" (improving) survives; a near miss (_ignore) beats all.
-_PRIORITY = {"_ignore": 3, "red_flags": 2}
+# A plain red flag is never swallowed by a longer possible one ("can't breathe" inside
+# "can't breathe properly").
+_PRIORITY = {"_ignore": 3, "red_flags": 2, "possible_red_flags": 1.5}
 
 
 @dataclass
@@ -370,7 +378,10 @@ def _check_entry(entry: Any, where: str) -> None:
     label, pid, pat = entry["label"], str(entry.get("id", "")), entry["pattern"]
     if not isinstance(pat, (str, list)) or not pat:
         raise ValueError(f"{where}: 'pattern' must be a non-empty string or token list")
-    if label in LIST_FIELDS or label in STR_FIELDS:
+    if label == "possible_red_flags" or label in reading.CONCEPT_LABELS:
+        if pid not in RED_FLAGS:
+            raise ValueError(f"{where}: {label} id must be a red flag, not {pid!r}")
+    elif label in LIST_FIELDS or label in STR_FIELDS:
         allowed = LIST_FIELDS.get(label) or STR_FIELDS[label]
         if pid not in allowed:
             raise ValueError(f"{where}: {label} id must be one of {sorted(allowed)}, not {pid!r}")
@@ -726,6 +737,8 @@ def _span_value(doc: Doc, start: int, end: int, label: str, pid: str) -> Any:
 def _layers(label: str) -> tuple[str, ...]:
     if label == "_ignore":
         return _LAYERS
+    if label in reading.CUE_LABELS or label in reading.CONCEPT_LABELS:
+        return ("cue",)
     if label in NUMERIC_FIELDS:
         return ("num",)
     if label in STR_FIELDS:
@@ -805,6 +818,40 @@ def _spans_key(nlp: Language) -> str:
     return SPANS_KEY
 
 
+def _red_flag_results(
+    doc: Doc,
+    kept: list[_Cand],
+    flags: list[tuple[_Cand, bool]],
+    negated_concepts: set[int],
+    results: list[tuple[int, int, str, Any]],
+) -> list[tuple[int, int, str, Any]]:
+    """Each warning sign once, under the strongest name its mentions earn (see reading)."""
+    cue_spans = [c for c in kept if c.label in reading.CUE_LABELS]
+    mentions: list[reading.Mention] = []
+    for cand, unsure in flags:
+        certainty = "clear" if cand.label == "red_flags" else "possible"
+        judged = reading.judge(doc, cand.start, cand.end, cand.value, certainty, cue_spans, unsure)
+        if judged is not None:
+            mentions.append(reading.Mention(cand.start, cand.end, cand.value, judged))
+    concepts = [c for c in kept if c.label in reading.CONCEPT_LABELS]
+    for mention in reading.concept_mentions(doc, concepts, negated_concepts):
+        judged = reading.judge(
+            doc, mention.start, mention.end, mention.flag, "possible", cue_spans, False
+        )
+        if judged is not None:
+            mentions.append(mention)
+    stage, weeks = reading.stage_in_message(results)
+    best: dict[str, tuple[int, reading.Mention, str]] = {}
+    for mention in mentions:
+        name = reading.by_stage(mention, stage, weeks)
+        if name is None:
+            continue
+        rank = FLAG_ENTITIES.index(name)
+        if mention.flag not in best or rank < best[mention.flag][0]:
+            best[mention.flag] = (rank, mention, name)
+    return [(m.start, m.end, name, m.flag) for _, m, name in best.values()]
+
+
 def _extract(nlp: Language, text: str) -> list[dict[str, Any]]:
     original = text[:MAX_CHARS]
     if not original.strip():
@@ -824,24 +871,33 @@ def _extract(nlp: Language, text: str) -> list[dict[str, Any]]:
 
     cues = [c for c in kept if c.label in ("_neg", "_unsure")]
     results: list[tuple[int, int, str, Any]] = []
+    flags: list[tuple[_Cand, bool]] = []  # red-flag mentions, and whether "unsure" scopes them
+    negated_concepts: set[int] = set()
     covered: set[int] = set()
     for c in kept:
+        scoping = [q for q in cues if _negation_scope(doc, q, c, breaks)]
+        cue = max(scoping, key=lambda q: q.end) if scoping else None
+        if c.label in reading.CONCEPT_LABELS:
+            if cue is not None and cue.label == "_neg":
+                negated_concepts.add(id(c))
+            continue
         covered.update(range(c.start, c.end))
+        if c.label in FLAG_LABELS:
+            if cue is None or cue.label == "_unsure":  # "not sure if": a possible mention
+                flags.append((c, cue is not None))
+            continue
         if c.label in INTERNAL_LABELS:
             continue
-        scoping = [q for q in cues if _negation_scope(doc, q, c, breaks)]
         value = c.value
-        if scoping:
-            cue = max(scoping, key=lambda q: q.end)
+        if cue is not None:
             if cue.label == "_unsure":
-                if c.label == "red_flags":  # safety: "not sure if I'm bleeding" keeps the flag
-                    results.append((c.start, c.end, c.label, value))
                 continue
             if c.label in BOOL_FIELDS:
                 value = not value
             elif c.label in LIST_FIELDS or c.label in STR_FIELDS or c.label == "severity":
                 continue
         results.append((c.start, c.end, c.label, value))
+    results += _red_flag_results(doc, kept, flags, negated_concepts, results)
 
     values = doc.user_data.get("hip_numbers", {})
     for tok in doc:

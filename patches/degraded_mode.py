@@ -20,7 +20,9 @@ nothing:
   (urgent advice from domain responses stays first);
 * a failed `action_session_start` falls back to Rasa's default session start;
 * when the slot-mapping action fails, red flags found by our extractor in her message
-  are still added to the `red_flags` slot;
+  are still added to the `red_flags` slot; a clear sign that only applies in pregnancy
+  (the form would have decided from her stage) gets the emergency advice, unless she
+  has had her baby;
 * when the form's validation fails on a red-flag message, the form steps aside
   (rejection), so the red-flag rules still give the urgent advice (once they have, a
   second failure of the form just ends the turn);
@@ -62,6 +64,7 @@ APOLOGY = (
 SESSION_START = "action_session_start"
 # Set by our NLU component (components/case_extractor.py) when a red flag is found.
 RED_FLAG_INTENTS = frozenset({"red_flag_emergency", "red_flag_urgent"})
+PREGNANCY_INTENT = "red_flag_pregnancy"
 RED_FLAG_SLOT = "red_flags"
 EXTRACTOR = "CaseEntityExtractor"
 TIMEOUT_ENV = "ACTION_SERVER_TIMEOUT"
@@ -78,6 +81,7 @@ class _Turn:
     def __init__(self) -> None:
         self.failed = False
         self.slots: Dict[str, Any] = {}
+        self.pregnancy_sign = False  # a clear pregnancy-only sign, not after the birth
 
 
 _TURN: contextvars.ContextVar[_Turn | None] = contextvars.ContextVar("clinic_turn", default=None)
@@ -94,6 +98,20 @@ def _clinic_values() -> Dict[str, str]:
     except Exception as error:  # clinic.yml missing or broken: still apologise
         logger.warning("Clinic settings unavailable for the apology: %s", type(error).__name__)
         return {}
+
+
+def emergency_text() -> str:
+    """The rulebook's emergency advice (domain.yml's utter_emergency is the same text)."""
+    from triage import rulebook
+
+    try:
+        return clinic.fill(rulebook()["urgent_advice"]["emergency"]["text"].strip())
+    except Exception as error:  # clinic.yml broken: the words without the clinic's numbers
+        logger.warning("Clinic settings unavailable for the advice: %s", type(error).__name__)
+        text = rulebook()["urgent_advice"]["emergency"]["text"].strip()
+        for key, words in clinic.FALLBACK.items():
+            text = text.replace("{" + key + "}", words)
+        return text
 
 
 def apology_text(slots: Mapping[str, Any] | None = None) -> str:
@@ -175,6 +193,12 @@ async def _degraded(action: RemoteAction, error: Exception, args: tuple) -> List
     if name in _slot_mapping_actions(domain):
         # Runs before the turn's answer: only keep her red flags; the apology, if any,
         # comes with the next failure of the turn.
+        turn = _TURN.get()
+        intent = (tracker.latest_message.intent or {}).get("name")
+        if turn is not None and intent == PREGNANCY_INTENT:
+            # The form would have asked or decided from her stage: without it, the
+            # emergency advice, unless she has had her baby.
+            turn.pregnancy_sign = tracker.get_slot("stage") != "postpartum"
         recorded = _record_red_flags(tracker)
         if recorded:
             return recorded
@@ -257,6 +281,8 @@ def _patch_agent() -> None:
             _TURN.reset(token)
         if not turn.failed:
             return result
+        if turn.pregnancy_sign:
+            await _send(message.output_channel, message.sender_id, emergency_text())
         await _send(message.output_channel, message.sender_id, apology_text(turn.slots))
         return message.output_channel.messages if collecting else None
 

@@ -19,6 +19,7 @@ import yaml
 from components.extractor import (
     BOOL_FIELDS,
     CASE_FIELDS,
+    FLAG_ENTITIES,
     HELPER_ENTITIES,
     LIST_FIELDS,
     MAX_CHARS,
@@ -39,9 +40,11 @@ def nlp():
 
 
 def _collect(ents: list[dict]) -> dict[str, list]:
+    """Values by entity; a clear sign that only applies in pregnancy counts as red_flags."""
     out: dict[str, list] = {}
     for e in ents:
-        out.setdefault(e["entity"], []).append(e["value"])
+        name = "red_flags" if e["entity"] == "pregnancy_red_flags" else e["entity"]
+        out.setdefault(name, []).append(e["value"])
     return out
 
 
@@ -83,7 +86,7 @@ def test_case(nlp, row):
     shown = [(e["entity"], e["value"], e["text"]) for e in ents]
     for field, expected in (row.get("expect") or {}).items():
         assert field in got, f"{field} missing from {shown}"
-        if field in LIST_FIELDS:
+        if field in LIST_FIELDS or field == "possible_red_flags":
             want = set(expected if isinstance(expected, list) else [expected])
             assert want <= set(got[field]), f"{field}: want {want}, got {shown}"
         else:
@@ -108,8 +111,10 @@ def test_offsets_and_types(nlp, row):
         assert 0 <= e["start"] < e["end"] <= len(text)
         assert text[e["start"] : e["end"]] == e["text"]
         name, value = e["entity"], e["value"]
-        assert name in CASE_FIELDS | HELPER_ENTITIES
-        if name in BOOL_FIELDS:
+        assert name in CASE_FIELDS | HELPER_ENTITIES | set(FLAG_ENTITIES)
+        if name in FLAG_ENTITIES:
+            assert value in LIST_FIELDS["red_flags"]
+        elif name in BOOL_FIELDS:
             assert isinstance(value, bool)
         elif name in LIST_FIELDS or name == "stage":
             assert isinstance(value, str)

@@ -29,6 +29,7 @@ from .contract import FIELDS, RED_FLAGS, CaseError, validate_case
 __all__ = [
     "FIELDS",
     "CaseError",
+    "red_flag_applies",
     "red_flag_urgency",
     "rulebook",
     "triage",
@@ -62,6 +63,24 @@ def red_flag_urgency(flag: str) -> str:
     if flag not in RED_FLAGS:
         raise CaseError("red_flags", "one of " + ", ".join(RED_FLAGS), flag, "unknown value")
     return _engine().red_flags[flag]["urgency"]
+
+
+def red_flag_applies(flag: str, stage: str | None, weeks: Any) -> bool | None:
+    """Whether a red flag can apply at her stage: True, False, or None (stage unknown).
+
+    A sign that only applies in pregnancy (the rulebook's `stages`) does not apply after
+    the birth, nor from its `before_weeks` on (contractions or fluid at 37 weeks).
+    """
+    rule = _engine().red_flags[flag]
+    stages = rule.get("stages")
+    if not stages:
+        return True
+    if stage is None:
+        return None
+    if stage not in stages:
+        return False
+    before = rule.get("before_weeks")
+    return not (before is not None and isinstance(weeks, (int, float)) and weeks >= before)
 
 
 def triage(case: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .contract import FIELDS, PATTERN_IDS, RED_FLAG_URGENCIES, RED_FLAGS, UNCLEAR
+from .contract import FIELDS, PATTERN_IDS, RED_FLAG_URGENCIES, RED_FLAGS, STAGES, UNCLEAR
 
 OPERATORS = (
     "eq",
@@ -59,7 +59,16 @@ _RULE_KEYS = {
     "not_covered": {"id", "reason", "effect", "all", "none"},
     "book_pt": {"id", "reason", "all", "none"},
     "labral_tear": {"id", "text", "all", "none"},
-    "red_flags": {"id", "urgency", "meaning", "line"},
+    "red_flags": {
+        "id",
+        "urgency",
+        "meaning",
+        "line",
+        "confirm",
+        "not",
+        "stages",
+        "before_weeks",
+    },
 }
 _TEXT_KEYS = {
     "patterns": ("name", "description", "reason"),
@@ -225,6 +234,7 @@ def _check_rules(data: Mapping, kind: str, sources: Mapping, ids: Iterable[str] 
         if kind == "red_flags":
             if rule.get("urgency") not in RED_FLAG_URGENCIES:
                 raise _fail(where, "urgency must be emergency or urgent")
+            _check_red_flag_reading(where, rule, sources)
             continue
         if kind == "patterns":
             priority = rule.get("priority", 0)
@@ -248,6 +258,35 @@ def _check_texts(where: str, items: Any, sources: Mapping, required: Iterable[st
             raise _fail(f"{where}/{key}", "unknown entry")
         _check_cite(f"{where}/{key}", item, sources, {"text"})
         _text(f"{where}/{key}", item, "text")
+
+
+def _check_red_flag_reading(where: str, rule: Mapping, sources: Mapping) -> None:
+    """A red flag's stages, confirming question (by stage) and what it does NOT include."""
+    stages = rule.get("stages", list(STAGES))
+    if not isinstance(stages, list) or not stages or set(stages) - set(STAGES):
+        raise _fail(where, f"'stages' must list some of {', '.join(STAGES)}")
+    before = rule.get("before_weeks")
+    if before is not None and (isinstance(before, bool) or not isinstance(before, int)):
+        raise _fail(where, "'before_weeks' must be a whole number of weeks pregnant")
+    confirm = rule.get("confirm")
+    if not isinstance(confirm, Mapping) or "said" not in confirm:
+        raise _fail(where, "'confirm' needs 'said' and the question ('all' or by stage)")
+    _text(f"{where}/confirm", confirm, "said")
+    stages = set(confirm) - {"said"}
+    if stages != {"all"} and not stages <= set(SCREEN_STAGES):
+        raise _fail(
+            where, f"'confirm' questions are 'all' or by stage ({', '.join(SCREEN_STAGES)})"
+        )
+    if "all" not in stages and not {"pregnant", "unknown"} <= stages:
+        raise _fail(where, "'confirm' needs at least the pregnant and unknown-stage questions")
+    for stage in stages:
+        _text(f"{where}/confirm", confirm, stage)
+    exclusions = rule.get("not")
+    if not isinstance(exclusions, list) or not exclusions:
+        raise _fail(where, "'not' must list what this red flag does not include, with sources")
+    for number, item in enumerate(exclusions, 1):
+        _check_cite(f"{where}/not #{number}", item, sources, {"text"})
+        _text(f"{where}/not #{number}", item, "text")
 
 
 def _check_screen(screen: Any) -> None:

@@ -39,6 +39,7 @@ ANSWERS = {
     "wakes_at_night": "no",
     "weeks_of_pain": "2 weeks",
     "labral_tear": "no",
+    "continue_after_urgent": "carry on",
 }
 INJECTED: dict[str, int] = {}
 
@@ -133,7 +134,9 @@ def test_action_server_down_apologises_keeps_red_flags_and_resumes(fleet):
     # Back: she repeats her answer and the interview carries on where it was.
     say(fleet, sender, "I'm pregnant")
     current = slots(fleet, sender)
-    assert current["stage"] == "pregnant" and current["requested_slot"] == "weeks", current
+    # After the urgent sign's advice she chooses to carry on about her hip, or stop.
+    assert current["stage"] == "pregnant", current
+    assert current["requested_slot"] == "continue_after_urgent", current
     final = finish(fleet, sender)
     assert final["triage"]["urgency"] == "urgent", "the fever reported while down counts"
     assert "fever" in final["triage"]["red_flags"]

@@ -108,6 +108,8 @@
   let replyFocus = null; // how the last answer button was pressed: "keyboard" | "pointer"
   let replyTimer = null;
   let focusTimer = null;
+  let focusFallback = null;
+  const REPLY_FOCUS_WAIT = 2000; // ms to wait for the next question's buttons
 
   function saveState() {
     state.lastActive = Date.now();
@@ -231,12 +233,20 @@
 
   // The pressed button is gone: focus the next question's first button, else the input
   // (keyboard) or the conversation (a tap: focusing the input would pop up the keyboard).
-  function restoreFocusAfterReply() {
+  // A turn's messages can arrive a while apart on a slow line: until a message with
+  // buttons comes (or REPLY_FOCUS_WAIT passes), focus waits for it.
+  function restoreFocusAfterReply(final) {
     const how = replyFocus;
-    replyFocus = null;
     if (!how || panel.hidden) return;
-    const next = replies.querySelector("button") || (how === "keyboard" ? input : log);
-    next.focus({ preventScroll: true });
+    const button = replies.querySelector("button");
+    if (!button && !final) {
+      clearTimeout(focusFallback);
+      focusFallback = setTimeout(function () { restoreFocusAfterReply(true); }, REPLY_FOCUS_WAIT);
+      return;
+    }
+    replyFocus = null;
+    clearTimeout(focusFallback);
+    (button || (how === "keyboard" ? input : log)).focus({ preventScroll: true });
   }
 
   function onBotMessage(data) {
@@ -263,7 +273,7 @@
     saveState();
     scrollToEnd();
     clearTimeout(focusTimer); // after the last message of a burst
-    focusTimer = setTimeout(restoreFocusAfterReply, 300);
+    focusTimer = setTimeout(function () { restoreFocusAfterReply(false); }, 300);
   }
 
   // ---- talking to Rasa ----

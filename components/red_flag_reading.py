@@ -1,0 +1,157 @@
+"""How sure a mention of a warning sign is: clear, possible, or not one at all.
+
+Pure spaCy on the extractor's document (no Rasa). The extractor finds red-flag spans
+with its patterns (`red_flags`: a plain statement; `possible_red_flags`: a lay or partial
+phrase) and the cue spans of `red_flag_cues.jsonl`; this module reads each mention in
+its clause (the words between . ! ? ; or a line break):
+
+- dropped: negated after the fact ("Bleeding: none", "fever - no"), a dramatic event
+  long past ("I fell off a horse as a teenager"), a simile for the trauma or pain
+  flags ("like I'd been hit by a truck"), numbness from sitting ("my leg went to sleep
+  after sitting cross-legged"), a leak with a sneeze or a laugh, someone else's
+  history ("my mum had clots");
+- possible: a question about it ("is that normal?"), a hedge ("maybe", "a little",
+  "not sure if"), a past event that has since settled (a simile for other flags is
+  how she describes them: "feels like I've wet myself" stays as it is);
+- the signs that only apply in pregnancy (the rulebook's `stages`: contractions or
+  fluid before 37 weeks, the baby moving less) are dropped when the same message says
+  she has had her baby (or, for tightenings, that she is 37 weeks or more), and are
+  `pregnancy_red_flags` when the message does not say whether she is pregnant: the
+  conversation knows, or asks.
+
+A second, independent signal: a `_topic` word and a `_sign` word of the same flag in
+one clause ("the baby" + "quiet"), neither negated, are a possible mention of it even
+when no pattern knows the phrase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from triage import red_flag_applies
+from triage.contract import WEEKS_MAX
+
+CUE_LABELS = frozenset(
+    {"_hedge", "_question", "_past", "_resolved", "_simile", "_positional", "_exertion", "_other"}
+)
+CONCEPT_LABELS = frozenset({"_topic", "_sign"})
+WEEKS_PREGNANT_MAX = WEEKS_MAX["pregnant"]
+SIMILE_DROPS = frozenset({"fall_or_trauma", "severe_constant_pain"})
+POSITIONAL = frozenset({"leg_numbness_weakness", "saddle_numbness"})
+AFTER_NEGATION = frozenset(
+    {"no", "none", "nil", "nope", "nah", "negative", "0", "zero", "n/a", "na", "not", "never"}
+)
+HEADER_MARKS = frozenset({":", "-", "–", "—", "=", "?", "/"})
+CLAUSE_ENDS = frozenset({".", "!", "?", ";"})
+SIMILE_WINDOW = 3
+
+
+@dataclass
+class Mention:
+    """One mention of a warning sign found in the message."""
+
+    start: int
+    end: int
+    flag: str
+    certainty: str  # "clear" or "possible"
+
+
+def clauses(doc: Any) -> list[tuple[int, int]]:
+    """(start, end) token ranges of the clauses of `doc`."""
+    bounds, start = [], 0
+    for token in doc:
+        ends_clause = token.text in CLAUSE_ENDS or "\n" in token.text or "\n" in token.whitespace_
+        if ends_clause:
+            bounds.append((start, token.i + 1))
+            start = token.i + 1
+    if start < len(doc):
+        bounds.append((start, len(doc)))
+    return bounds or [(0, len(doc))]
+
+
+def _clause_of(bounds: list[tuple[int, int]], index: int) -> tuple[int, int]:
+    return next(((s, e) for s, e in bounds if s <= index < e), (0, 0))
+
+
+def _negated_after(doc: Any, end: int) -> bool:
+    """A header answered no: "Bleeding: none", "fever - no", "spotting? nope"."""
+    i, marks = end, 0
+    while i < len(doc) and (doc[i].text in HEADER_MARKS or doc[i].is_space) and marks < 3:
+        marks += not doc[i].is_space
+        i += 1
+    if marks == 0 or i >= len(doc):
+        return False
+    return doc[i].lower_ in AFTER_NEGATION or doc[i].norm_ in AFTER_NEGATION
+
+
+def _cues_in(cues: Iterable[Any], start: int, end: int) -> set[str]:
+    return {c.label for c in cues if start <= c.start and c.end <= end}
+
+
+def judge(
+    doc: Any, start: int, end: int, flag: str, certainty: str, cues: list[Any], unsure: bool
+) -> str | None:
+    """The certainty of one mention in its clause: "clear", "possible" or None (dropped)."""
+    bounds = clauses(doc)
+    c_start, c_end = _clause_of(bounds, start)
+    found = _cues_in(cues, c_start, c_end)
+    if _negated_after(doc, end):
+        return None
+    if "_past" in found and "_resolved" in found:
+        return None  # long past and settled since
+    if flag in POSITIONAL and "_positional" in found:
+        return None
+    if flag == "bladder_bowel_control" and "_exertion" in found:
+        return None  # a leak with a sneeze or a laugh: stress incontinence
+    if "_other" in found and flag != "reduced_baby_movements":
+        return None  # "my mum had clots": someone else's history
+    simile = any(c.label == "_simile" and 0 <= start - c.end <= SIMILE_WINDOW for c in cues)
+    if simile and flag in SIMILE_DROPS:
+        return None
+    if "_past" in found and flag in ("fall_or_trauma", "fever", "heavy_bleeding"):
+        return None  # "I fell off a horse years ago": long before this pain
+    question = c_end > c_start and doc[c_end - 1].text == "?"
+    if unsure or question or found & {"_hedge", "_question", "_resolved", "_past"}:
+        return "possible"
+    return certainty
+
+
+def concept_mentions(doc: Any, concepts: list[Any], negated: set[int]) -> list[Mention]:
+    """A `_topic` and a `_sign` of the same flag in one clause: a possible mention."""
+    found: list[Mention] = []
+    for c_start, c_end in clauses(doc):
+        inside = [c for c in concepts if c_start <= c.start < c_end and id(c) not in negated]
+        flags = {c.value for c in inside if c.label == "_topic"} & {
+            c.value for c in inside if c.label == "_sign"
+        }
+        for flag in sorted(flags):
+            spans = [c for c in inside if c.value == flag]
+            found.append(
+                Mention(min(c.start for c in spans), max(c.end for c in spans), flag, "possible")
+            )
+    return found
+
+
+def stage_in_message(results: Iterable[tuple[int, int, str, Any]]) -> tuple[str | None, Any]:
+    """The stage and the weeks the message itself states (None when it doesn't)."""
+    stages = {value for _, _, label, value in results if label == "stage"}
+    weeks = [value for _, _, label, value in results if label == "weeks"]
+    stage = next(iter(stages)) if len(stages) == 1 else None
+    if stage is None and not stages and weeks and weeks[-1] <= WEEKS_PREGNANT_MAX:
+        stage = "pregnant"  # "34 wks", with no birth mentioned: weeks pregnant
+    return stage, (weeks[-1] if weeks else None)
+
+
+def by_stage(mention: Mention, stage: str | None, weeks: Any) -> str | None:
+    """The entity name a mention is reported under, given the message's own stage.
+
+    "red_flags" (clear), "possible_red_flags", "pregnancy_red_flags" (a clear sign that
+    only applies in pregnancy, the stage not said here), or None: not a warning sign.
+    """
+    applies = red_flag_applies(mention.flag, stage, weeks)  # the rulebook's stages
+    if applies is False:
+        return None
+    if applies is None and mention.certainty == "clear":
+        return "pregnancy_red_flags"
+    return "red_flags" if mention.certainty == "clear" else "possible_red_flags"
