@@ -17,6 +17,7 @@ FOLLOWUP_FOR_INTENT = {
     "ask_running": "running",
     "ask_labral_tear": "labral_tear",
     "ask_booking": "booking",
+    "ask_surgery": "surgery",
 }
 BOOKING = " To book with {clinic_name}, go to {booking_url} or call {clinic_phone}."
 HUMAN = (

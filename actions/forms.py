@@ -70,13 +70,20 @@ class ValidateTriageForm(Action):
         slots = tracker.current_slot_values()
         changed = list(tracker.slots_to_validate())
         intent = _intent(tracker)
+        text = tracker.latest_message.get("text") or ""
+        requested = slots.get("requested_slot")
+        answered = requested in changed or interview.answers_unsure(text)
         if intent in interview.INTERRUPTIONS and _answering_now(tracker):
-            # Step aside: a rule answers (urgent advice, a side question, stop), and
-            # the form asks the same question again afterwards.
-            return [ActionExecutionRejected(FORM)]
+            if not (answered and intent in interview.ANSWER_FIRST):
+                # Step aside: a rule answers (urgent advice, a side question, stop),
+                # and the form asks the same question again afterwards.
+                return [ActionExecutionRejected(FORM)]
+            # "About a week and a half", "idk what that is": an answer to the question
+            # just asked comes first, whatever the classifier thought it was.
+        if interview.answers_unsure(text) and requested not in changed:
+            intent = interview.NOT_SURE
         if interview.is_typed_payload(tracker.latest_message.get("text")):
             intent = "typed_payload"
-        requested = slots.get("requested_slot")
         said_yes = (
             _answering_now(tracker)
             and slots.get("red_flags") is None
@@ -100,8 +107,8 @@ class ValidateTriageForm(Action):
             said_yes_to_screen=said_yes,
         )
         slots.update(bookkeeping)
-        text = tracker.latest_message.get("text")
-        if interview.is_correction(intent, text) and changed:
+        if slots.get(interview.CHANGED):
+            # Only when something she had said was replaced (extract_case tells).
             dispatcher.utter_message(response="utter_correction_noted")
         events = [SlotSet(key, value) for key, value in bookkeeping.items()]
         signs = interview.resolve_red_flags(slots)
@@ -134,6 +141,9 @@ class ValidateTriageForm(Action):
         choice = interview.next_after_red_flags(slots)
         if choice:
             return [*events, SlotSet("requested_slot", choice)]
+        if "stage" in (slots.get(interview.INFERRED) or []) and slots.get("red_flags") is not None:
+            # "34 wks" with no birth mentioned: taken as pregnant; she confirms it once.
+            return [*events, SlotSet("requested_slot", "stage")]
         questions = interview.questions_to_ask(slots, slots.get("skipped"))
         if debug_enabled():
             # Rasa drops messages from slot-mapping actions, so the case is shown here.

@@ -8,16 +8,15 @@ payload is ignored, so no one can set, clear or skip a field by typing one.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Iterable, List, Mapping, Set
+from typing import Any, Dict, Iterable, List, Mapping
 
 from triage import (
     FIELDS,
     CaseError,
     red_flag_applies,
     red_flag_urgency,
-    rulebook,
-    triage,
     validate_case,
+    worth_asking,
 )
 from triage.contract import QUESTION_ORDER
 
@@ -31,17 +30,23 @@ TO_CONFIRM = {"pregnancy_red_flags": "clear", "possible_red_flags": "possible"}
 CARRY_ON = re.compile(r"\b(carry on|continue|go on|keep going|more questions|yes|yeah|ok|okay)\b")
 STOP_HERE = re.compile(r"\b(stop|no|nope|that's all|thats all|enough|not now|later)\b")
 
-# Asked whenever unknown: the safety screen and what the summary needs.
-ALWAYS_ASK = {"red_flags", "stage", "locations", "severity", "weeks_of_pain"}
+# Asked whenever unknown, whatever the rules say: the safety screen.
+ALWAYS_ASK = {"red_flags"}
 AFFIRM, DENY, NOT_SURE, CORRECT = "affirm", "deny", "not_sure", "correct"
 ANSWER_INTENTS = {"inform", "describe_pain", AFFIRM, DENY, CORRECT, "nlu_fallback", "out_of_scope"}
 # Intents that interrupt the interview: the form steps aside so a rule can answer,
 # then the same question comes back (red flags, side questions, stop, small talk).
 INTERRUPTIONS = {
     "red_flag_emergency", "red_flag_urgent", "ask_why", "ask_what_helps", "ask_how_long",
-    "ask_labral_tear", "ask_running", "ask_booking", "ask_human", "stop", "help",
+    "ask_labral_tear", "ask_running", "ask_booking", "ask_surgery", "ask_human", "stop", "help",
     "bot_challenge", "greet", "goodbye", "thanks", "start", "delete_data",
 }  # fmt: skip
+# Answers that can look like something else to the classifier ("about a week and a
+# half" as a bot challenge, "idk what that is" as a call for help): read as answers first.
+ANSWER_FIRST = {"bot_challenge", "help", "greet", "thanks", "goodbye"}
+CHANGED = "changed_fields"  # fields whose earlier answer this message replaced
+INFERRED = "inferred"  # fields worked out rather than said: confirmed before the outcome
+ONSET = "pain_since"  # when the pain began: "birth", or the weeks pregnant then
 CORRECTION_CUES = re.compile(r"^\W*(actually|sorry|oops|no wait|wait|i meant|correction)\b", re.I)
 NONE_PHRASES = ("none of these", "none of those", "none", "nothing like that")
 REASK_LIMIT = 2
@@ -96,6 +101,11 @@ def screen_yes(requested: str | None, text: str | None, intent: str, confidence:
     if requested != "red_flags" or not text or is_typed_payload(text):
         return False
     return yes_or_no(text, intent, confidence) is True
+
+
+def answers_unsure(text: str | None) -> bool:
+    """She doesn't know the answer: "not sure", "idk", "no idea"."""
+    return bool(text) and bool(UNSURE.search(text.lower().replace("’", "'")))
 
 
 def is_correction(intent: str | None, text: str | None) -> bool:
@@ -165,7 +175,7 @@ def _found_values(entities: Iterable[Mapping[str, Any]]) -> Dict[str, Any]:
         if entity.get("extractor") != EXTRACTOR:
             continue
         name, value = entity.get("entity"), entity.get("value")
-        if name in ("number", "duration"):
+        if name in ("number", "duration", ONSET):
             found.setdefault(f"_{name}", value)
         elif name in FIELDS:
             if kind(name) == "list":
@@ -250,6 +260,10 @@ def updates_from_message(
         if new != old and _valid(field, new, stage):
             updates[field] = new
     updates.update(_red_flag_updates(current, entities, intent, text or "", requested, updates))
+    updates.update(_worked_out(current, found, updates, intent, text or "", requested))
+    replaced = [field for field in FIELDS if _replaced(current.get(field), updates, field)]
+    if replaced or current.get(CHANGED):
+        updates[CHANGED] = replaced or None
     if "stage" in updates and "weeks" not in updates:
         weeks = current.get("weeks")
         # Weeks pregnant mean nothing after birth, and back; weeks heard before the
@@ -261,11 +275,65 @@ def updates_from_message(
     return updates
 
 
-def _exercise_weeks() -> float:
-    """How long exercises are given before "not improving" counts (the rulebook's rule)."""
-    (rule,) = [r for r in rulebook()["book_pt"] if r["id"] == "not_improving"]
-    (weeks,) = [c["value"] for c in rule["all"] if c["fact"] == "weeks_of_pain"]
-    return weeks
+def _worked_out(
+    current: Mapping[str, Any],
+    found: Mapping[str, Any],
+    updates: Mapping[str, Any],
+    intent: str,
+    text: str,
+    requested: str | None,
+) -> Dict[str, Any]:
+    """What can be worked out from what she said, and her answer to "are you pregnant?".
+
+    - Weeks with no birth mentioned are weeks pregnant ("34 wks"): the stage is taken
+      as pregnant and asked to confirm, once.
+    - "Since the birth" (or "from the day my son arrived") with the time since the birth
+      known is how long the pain has lasted; "since the 12-week scan" with the weeks
+      pregnant known, likewise.
+    """
+    out: Dict[str, Any] = {}
+    merged = {**current, **updates}
+    inferred = list(current.get(INFERRED) or [])
+    onset = found.get(f"_{ONSET}", current.get(ONSET))
+    if found.get(f"_{ONSET}") is not None and current.get(ONSET) != onset:
+        out[ONSET] = onset
+    if onset == "birth" and merged.get("stage") is None:
+        out["stage"] = merged["stage"] = "postpartum"
+        duration = found.get("_duration")
+        if merged.get("weeks") is None and isinstance(duration, (int, float)):
+            out["weeks"] = merged["weeks"] = int(round(duration))  # "since having her 6 weeks ago"
+    if requested == "stage" and "stage" in inferred:
+        answer = yes_or_no(text, intent)
+        if "stage" in updates or answer is not None:
+            inferred.remove("stage")
+            if answer is False and "stage" not in updates:
+                out["stage"] = out["weeks"] = None  # not pregnant: the weeks meant nothing
+    elif (
+        merged.get("weeks") is not None
+        and merged.get("stage") is None
+        and merged["weeks"] <= FIELDS["weeks"]["max_by_stage"]["pregnant"]
+    ):
+        out["stage"] = "pregnant"
+        inferred.append("stage")
+    stage, weeks = out.get("stage", merged.get("stage")), out.get("weeks", merged.get("weeks"))
+    if merged.get("weeks_of_pain") is None and weeks is not None:
+        if onset == "birth" and stage == "postpartum":
+            out["weeks_of_pain"] = float(weeks)
+        elif isinstance(onset, int) and stage == "pregnant" and weeks >= onset:
+            out["weeks_of_pain"] = float(weeks - onset)
+    if inferred != list(current.get(INFERRED) or []):
+        out[INFERRED] = inferred
+    return out
+
+
+def _replaced(old: Any, updates: Mapping[str, Any], field: str) -> bool:
+    """Her earlier answer was replaced (not only added to): "changed" is said then."""
+    if field == "red_flags" or field not in updates or old in (None, []):
+        return False
+    new = updates[field]
+    if isinstance(old, list):
+        return not set(old) <= set(new or [])
+    return new != old
 
 
 def _flag_of(item: str) -> str:
@@ -363,30 +431,25 @@ def next_after_red_flags(slots: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _relevant(field: str, case: Mapping[str, Any], missing: Set[str]) -> bool:
-    if field in ALWAYS_ASK or field in missing:
-        return True
-    if field == "weeks":
-        return case.get("stage") is not None
-    if field == "exercising":
-        return (case.get("weeks_of_pain") or 0) >= _exercise_weeks()
-    if field == "improving":
-        return case.get("exercising") is True
-    return False
-
-
 def questions_to_ask(slots: Mapping[str, Any], skipped: Iterable[str] = ()) -> List[str]:
-    """The fields still worth asking, in order: unknown, not skipped, able to matter."""
+    """The fields still worth asking, in order: unknown, not skipped, able to matter.
+
+    Able to matter: some answer would change the urgency, the pattern or whether to
+    book a physio, given what she has said (the rulebook decides, `triage.worth_asking`).
+    The safety screen is always asked.
+    """
     case = case_from_slots(slots)
     try:
-        missing = set(triage(case)["missing"])
+        worth = set(worth_asking(case))
     except CaseError:
-        missing = set(QUESTION_ORDER)
+        worth = set(QUESTION_ORDER)
     skipped = set(skipped or ())
     return [
         field
         for field in QUESTION_ORDER
-        if field not in skipped and slots.get(field) is None and _relevant(field, case, missing)
+        if field not in skipped
+        and slots.get(field) is None
+        and (field in ALWAYS_ASK or field in worth)
     ]
 
 

@@ -12,6 +12,7 @@ through ``python -m actions.triage -`` and every `expect` key is compared.
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -135,14 +136,22 @@ def check(path: Path = DIALOGUES) -> list[str]:
     return problems
 
 
+def questions_asked(path: Path = DIALOGUES) -> dict[str, float]:
+    """Questions per interview over the dialogues (median, max), the safety screen included."""
+    counts = [len(simulate(dialogue)[1]) for dialogue in load_dialogues(path)]
+    return {"median": statistics.median(counts), "max": max(counts), "dialogues": len(counts)}
+
+
 def main() -> int:
-    """Prints each problem; exits 1 if any."""
+    """Prints each problem and the questions per interview; exits 1 if any problem."""
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else DIALOGUES
     sys.path.insert(0, str(ROOT))
     problems = check(path)
     for line in problems:
         print(line)
-    print(f"{len(load_dialogues(path))} dialogues, {len(problems)} wrong expectations")
+    asked = questions_asked(path)
+    print(f"{len(load_dialogues(path))} dialogues, {len(problems)} wrong expectations; "
+          f"questions per interview: median {asked['median']:g}, max {asked['max']}")  # fmt: skip
     return 1 if problems else 0
 
 

@@ -194,6 +194,17 @@ def profile_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def interview_lines(interview: dict[str, Any] | None) -> list[str]:
+    """How many questions an interview takes (the benchmark dialogues, replayed)."""
+    if not interview:
+        return []
+    return [
+        f"- questions per interview (the {interview['dialogues']} benchmark dialogues, "
+        f"replayed with perfect understanding, safety screen included): median "
+        f"{interview['median']:g}, max {interview['max']} (target: median 8 or fewer)"
+    ]
+
+
 def render(run: dict[str, Any], out_dir: Path) -> str:
     """Writes latest.md and latest.png for a main run; returns the Markdown."""
     results = run["results"]
@@ -217,6 +228,7 @@ def render(run: dict[str, Any], out_dir: Path) -> str:
         *notes(run, results),
         "",
         *speed.lines(run.get("speed")),
+        *interview_lines(run.get("interview")),
         "",
         *profile_lines(next((r for r in results.values() if r.get("profile")), ours)),
         "",

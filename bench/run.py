@@ -632,6 +632,7 @@ class Bench:
             "dialogues": [d["id"] for d in self.dialogues],
             "results": results,
             "speed": speed_figures,
+            "interview": check_dialogues.questions_asked(DIALOGUES),
         }  # fmt: skip
         self.write(run)
         return 1 if failed else 0

@@ -37,7 +37,20 @@ logger = logging.getLogger(__name__)
 RED_FLAG_INTENTS = {"emergency": "red_flag_emergency", "urgent": "red_flag_urgent"}
 # A clear sign that only applies in pregnancy, the stage not said; a possible mention.
 PREGNANCY_INTENT, POSSIBLE_INTENT = "red_flag_pregnancy", "red_flag_possible"
-NON_CASE_ENTITIES = frozenset({"number", "duration", "pregnancy_red_flags", "possible_red_flags"})
+NON_CASE_ENTITIES = frozenset(
+    {
+        "number",
+        "duration",
+        "pregnancy_red_flags",
+        "possible_red_flags",
+        "question_topic",
+        "pain_since",
+    }
+)
+# Intents a side question is often mistaken for.
+ANSWER_LIKE = frozenset(
+    {"correct", "inform", "describe_pain", "nlu_fallback", "deny", "affirm", "out_of_scope"}
+)
 PIPELINE_DIR = "spacy_pipeline"
 
 
@@ -147,6 +160,10 @@ class CaseEntityExtractor(GraphComponent, EntityExtractorMixin):
             new = {"name": PREGNANCY_INTENT, "confidence": 1.0}
         elif values("possible_red_flags"):
             new = {"name": POSSIBLE_INTENT, "confidence": 1.0}
+        elif values("question_topic") and intent.get("name") in ANSWER_LIKE:
+            # "Would a labral tear change any of this?": a side question, even when it
+            # holds a correction word the classifier took for a correction.
+            new = {"name": values("question_topic")[0], "confidence": 1.0}
         elif intent.get("name") == "nlu_fallback" and any(
             e["entity"] not in NON_CASE_ENTITIES for e in entities
         ):

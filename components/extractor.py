@@ -126,8 +126,18 @@ HELPER_ENTITIES = frozenset({"number", "duration"})
 # Mentions of a warning sign that are not a plain statement (components/red_flag_reading.py).
 FLAG_LABELS = frozenset({"red_flags", "possible_red_flags"})
 FLAG_ENTITIES = ("red_flags", "pregnancy_red_flags", "possible_red_flags")  # strongest first
+# A side question's topic (an ask_* intent), for the NLU component.
+QUESTION_ENTITY = "question_topic"
+# When the pain began: "birth", or the weeks pregnant then (an N-week scan).
+ONSET_ENTITY = "pain_since"
+QUESTION_WORDS = frozenset(
+    {"would", "will", "can", "could", "does", "do", "is", "are", "should", "how", "what", "why",
+     "am"}
+)  # fmt: skip
 INTERNAL_LABELS = frozenset(
-    {"_neg", "_unsure", "_break", "_ignore", "_norm"} | reading.CUE_LABELS | reading.CONCEPT_LABELS
+    {"_neg", "_unsure", "_break", "_ignore", "_norm", "_ask"}
+    | reading.CUE_LABELS
+    | reading.CONCEPT_LABELS
 )
 CASE_FIELDS = frozenset(LIST_FIELDS) | frozenset(STR_FIELDS) | BOOL_FIELDS | NUMERIC_FIELDS
 
@@ -394,6 +404,12 @@ def _check_entry(entry: Any, where: str) -> None:
                 float(pid)
             except ValueError:
                 raise ValueError(f"{where}: {label} id must be a number or #num/#dur") from None
+    elif label == ONSET_ENTITY:
+        if pid not in ("birth", "#num"):
+            raise ValueError(f"{where}: pain_since id must be 'birth' or '#num', not {pid!r}")
+    elif label == "_ask":
+        if not pid.startswith("ask_"):
+            raise ValueError(f"{where}: _ask id must be an ask_* intent, not {pid!r}")
     elif label == "_norm":
         if not isinstance(pat, str) or " " in pat.strip() or not pid:
             raise ValueError(f"{where}: _norm needs a one-word string pattern and an id")
@@ -704,6 +720,10 @@ def _span_value(doc: Doc, start: int, end: int, label: str, pid: str) -> Any:
         return pid
     if label in BOOL_FIELDS:
         return pid == "true"
+    if label == ONSET_ENTITY and pid == "#num":
+        got = _number_in(doc, start, end)
+        weeks = int(got[0] + 0.5) if got else None
+        return weeks if weeks is not None and 0 <= weeks <= WEEKS_MAX["pregnant"] else None
     if label not in NUMERIC_FIELDS:
         return pid
     m = _NUMBER_LABELS_ID_RE.match(pid)
@@ -739,6 +759,8 @@ def _layers(label: str) -> tuple[str, ...]:
         return _LAYERS
     if label in reading.CUE_LABELS or label in reading.CONCEPT_LABELS:
         return ("cue",)
+    if label == "_ask":
+        return ("ask",)  # a near miss never hides a question's topic
     if label in NUMERIC_FIELDS:
         return ("num",)
     if label in STR_FIELDS:
@@ -752,7 +774,7 @@ def _resolve_overlaps(cands: list[_Cand]) -> list[_Cand]:
     Partial overlaps both survive ("hard to get" + "get dressed"). ``_ignore`` spans
     compete in every layer. Red flags are only swallowed by red flags or ``_ignore``.
     """
-    layers: dict[str, list[_Cand]] = {name: [] for name in _LAYERS}
+    layers: dict[str, list[_Cand]] = {name: [] for name in (*_LAYERS, "ask")}
     for c in sorted(cands, key=lambda c: (-c.length, c.start)):
         for name in _layers(c.label):
             kept = layers[name]
@@ -764,7 +786,7 @@ def _resolve_overlaps(cands: list[_Cand]) -> list[_Cand]:
                 for k in kept
             ):
                 kept.append(c)
-    out = {id(c): c for name in _LAYERS for c in layers[name]}
+    out = {id(c): c for name in layers for c in layers[name]}
     return sorted(out.values(), key=lambda c: (c.start, c.end))
 
 
@@ -816,6 +838,38 @@ def _spans_key(nlp: Language) -> str:
         if isinstance(key, str):
             return key
     return SPANS_KEY
+
+
+def _question_topics(
+    doc: Doc, kept: list[_Cand], results: list[tuple[int, int, str, Any]]
+) -> list[tuple[int, int, str, Any]]:
+    """Adds `question_topic` (an ask_* intent) for a topic inside a question clause.
+
+    What the question names is not taken as something she said about herself: "can I
+    still go running?" sets no returning_to_sport, "would a labral tear change this?" no
+    labral_tear.
+    """
+    topics: dict[str, tuple[int, int, str, Any]] = {}
+    asked: list[_Cand] = []
+    for start, end in reading.clauses(doc):
+        words = [t for t in doc[start:end] if not t.is_space and not t.is_punct]
+        question = (end > start and doc[end - 1].text == "?") or (
+            bool(words) and words[0].lower_ in QUESTION_WORDS
+        )
+        if not question:
+            continue
+        for c in kept:
+            if c.label == "_ask" and start <= c.start < end:
+                asked.append(c)
+                topics.setdefault(c.value, (c.start, c.end, QUESTION_ENTITY, c.value))
+    kept_results = [
+        r
+        for r in results
+        if r[2] not in CASE_FIELDS
+        or r[2] == "red_flags"
+        or not any(r[0] < c.end and c.start < r[1] for c in asked)
+    ]
+    return kept_results + list(topics.values())
 
 
 def _red_flag_results(
@@ -889,6 +943,10 @@ def _extract(nlp: Language, text: str) -> list[dict[str, Any]]:
         if c.label in INTERNAL_LABELS:
             continue
         value = c.value
+        if c.label == ONSET_ENTITY:
+            if cue is None:
+                results.append((c.start, c.end, c.label, value))
+            continue
         if cue is not None:
             if cue.label == "_unsure":
                 continue
@@ -898,6 +956,7 @@ def _extract(nlp: Language, text: str) -> list[dict[str, Any]]:
                 continue
         results.append((c.start, c.end, c.label, value))
     results += _red_flag_results(doc, kept, flags, negated_concepts, results)
+    results = _question_topics(doc, kept, results)
 
     values = doc.user_data.get("hip_numbers", {})
     for tok in doc:

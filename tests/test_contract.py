@@ -14,7 +14,10 @@ from triage import clinic, rulebook
 from triage.contract import FIELDS, QUESTION_ORDER
 
 ROOT = Path(__file__).resolve().parents[1]
-HELPER_ENTITIES = {"number", "duration", "pregnancy_red_flags", "possible_red_flags"}
+HELPER_ENTITIES = {
+    "number", "duration", "pregnancy_red_flags", "possible_red_flags", "question_topic",
+    "pain_since",
+}  # fmt: skip
 SLOT_TYPE = {"enum": "text", "list": "list", "bool": "bool", "int": "float", "number": "float"}
 
 

@@ -23,6 +23,8 @@ from components.extractor import (
     HELPER_ENTITIES,
     LIST_FIELDS,
     MAX_CHARS,
+    ONSET_ENTITY,
+    QUESTION_ENTITY,
     build_nlp,
     extract,
     load_patterns,
@@ -111,9 +113,16 @@ def test_offsets_and_types(nlp, row):
         assert 0 <= e["start"] < e["end"] <= len(text)
         assert text[e["start"] : e["end"]] == e["text"]
         name, value = e["entity"], e["value"]
-        assert name in CASE_FIELDS | HELPER_ENTITIES | set(FLAG_ENTITIES)
+        assert name in CASE_FIELDS | HELPER_ENTITIES | set(FLAG_ENTITIES) | {
+            QUESTION_ENTITY,
+            ONSET_ENTITY,
+        }
         if name in FLAG_ENTITIES:
             assert value in LIST_FIELDS["red_flags"]
+        elif name == QUESTION_ENTITY:
+            assert value.startswith("ask_")
+        elif name == ONSET_ENTITY:
+            assert value == "birth" or isinstance(value, int)
         elif name in BOOL_FIELDS:
             assert isinstance(value, bool)
         elif name in LIST_FIELDS or name == "stage":

@@ -129,7 +129,11 @@ word_text = st.lists(st.sampled_from(WORDS), max_size=40).map(" ".join)
 messages = st.one_of(
     unicode_text, word_text, st.builds(lambda a, b: a + b, word_text, unicode_text)
 )
-ENTITY_NAMES = set(FIELDS) | {"number", "duration"} | set(extractor.FLAG_ENTITIES)
+ENTITY_NAMES = (
+    set(FIELDS)
+    | {"number", "duration", extractor.QUESTION_ENTITY, extractor.ONSET_ENTITY}
+    | set(extractor.FLAG_ENTITIES)
+)
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +172,10 @@ def test_extract_never_fails_and_offsets_match_the_text(nlp, text):
         name, value = entity["entity"], entity["value"]
         if name in extractor.FLAG_ENTITIES:
             validate_case({"red_flags": [value]})  # a red flag of the contract
+        elif name == extractor.QUESTION_ENTITY:
+            assert value.startswith("ask_")
+        elif name == extractor.ONSET_ENTITY:
+            assert value == "birth" or isinstance(value, int)
         elif name in FIELDS:
             probe = {name: [value] if FIELDS[name]["kind"] == "list" else value}
             validate_case(probe)  # every value is a valid contract value

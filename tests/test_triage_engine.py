@@ -276,6 +276,7 @@ def test_rulebook_is_cached_and_complete():
         "running",
         "labral_tear",
         "booking",
+        "surgery",
     }
     for pattern in book["patterns"]:
         assert pattern["name"].startswith("the pattern")

@@ -34,6 +34,7 @@ __all__ = [
     "rulebook",
     "triage",
     "validate_case",
+    "worth_asking",
 ]
 
 
@@ -81,6 +82,15 @@ def red_flag_applies(flag: str, stage: str | None, weeks: Any) -> bool | None:
         return False
     before = rule.get("before_weeks")
     return not (before is not None and isinstance(weeks, (int, float)) and weeks >= before)
+
+
+def worth_asking(case: Mapping[str, Any]) -> list[str]:
+    """The unknown fields whose answer could change the urgency, pattern or book-a-PT.
+
+    Raises:
+        CaseError: if the case is not valid.
+    """
+    return _engine().worth_asking(validate_case(case))
 
 
 def triage(case: Mapping[str, Any]) -> dict[str, Any]:

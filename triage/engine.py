@@ -194,6 +194,68 @@ class Engine:
                     found.add(fact)
         return [field for field in FIELDS if field in found]
 
+    # -- what is worth asking
+
+    @staticmethod
+    def _decision(core: Mapping[str, Any]) -> tuple:
+        """What the interview can change: the urgency, the pattern and book-a-physio."""
+        return core["urgency"], core["pattern"], core["book_pt"]
+
+    def _rules(self) -> list[Mapping[str, Any]]:
+        book = self.book
+        return [*self.patterns, *book["not_covered"], *book["book_pt"], book["labral_tear"]]
+
+    def _satisfying(self, cond: Mapping[str, Any]) -> Any:
+        """A value of the condition's fact that makes it true (None: none found)."""
+        for candidate in self._candidates.get(cond["fact"], ()):
+            if _test(cond["op"], candidate, cond.get("value")):
+                return candidate
+        return None
+
+    def _possible(self, rule: Mapping[str, Any], case: Mapping[str, Any]) -> bool:
+        """False once what is known already rules the rule out."""
+        if any(condition(c, case) is False for c in rule.get("all", ())):
+            return False
+        if any(condition(c, case) is True for c in rule.get("none", ())):
+            return False
+        results = [condition(c, case) for c in rule.get("any", ())]
+        return not (results and all(r is False for r in results))
+
+    def worth_asking(self, case: Mapping[str, Any]) -> list[str]:
+        """Unknown fields an answer to which could change the decision, given what is known.
+
+        The decision: the urgency, the pattern and whether to book a physio (from the rules).
+
+        A field counts when changing it alone changes that decision, or when it belongs
+        to a rule that is still possible and, once its unknown facts are answered so that
+        it applies, would change it (a pattern that needs two answers, such as tight and
+        unstable hips after birth, gets both questions).
+        """
+        baseline = self._decision(self.core(case))
+        found: set[str] = set()
+        for field in FIELDS:
+            if case.get(field) is not None:
+                continue
+            for candidate in self._candidates[field]:
+                if self._decision(self.core(dict(case, **{field: candidate}))) != baseline:
+                    found.add(field)
+                    break
+        for rule in self._rules():
+            if match(rule, case)[0] or not self._possible(rule, case):
+                continue
+            witness = dict(case)
+            unknown = []
+            for cond in [*rule.get("all", ()), *rule.get("any", ())[:1]]:
+                fact = cond["fact"]
+                if fact in FIELDS and witness.get(fact) is None:
+                    value = self._satisfying(cond)
+                    if value is not None:
+                        witness[fact] = value
+                        unknown.append(fact)
+            if unknown and self._decision(self.core(witness)) != baseline:
+                found.update(unknown)
+        return [field for field in FIELDS if field in found]
+
     # -- texts and sources
 
     def cite(self, item: Mapping[str, Any]) -> list[str]:

@@ -95,7 +95,7 @@ _TOP_KEYS = (
 )
 SCREEN_STAGES = ("pregnant", "postpartum", "unknown")
 MAX_PAYLOAD_BYTES = 64  # Telegram's limit for a button's callback data
-FOLLOWUP_IDS = ("why", "what_helps", "how_long", "running", "labral_tear", "booking")
+FOLLOWUP_IDS = ("why", "what_helps", "how_long", "running", "labral_tear", "booking", "surgery")
 ADVICE_SHOW = ("always", "pattern")
 
 RULEBOOK_PATH = Path(__file__).with_name("rulebook.yml")
