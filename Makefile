@@ -83,6 +83,12 @@ test: install ## everything: validate, lint, unit, train, conversation and integ
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-static test-unit train
 	@$(MAKE) --no-print-directory test-stories test-dialogues
 
+# The real-language corpus (tests/corpus): the dev part and the held-out test part,
+# through the real servers. A benchmark: it reports, asserts nothing.
+.PHONY: eval-real
+eval-real: $(MODEL) ## field F1, red-flag recall, false alarms on real women's words
+	$(BIN)/python -m bench.real_eval --part both
+
 rules-report: $(STAMP) ## each rule, its source, and how many vignettes cover it
 	$(BIN)/python -m triage.report
 

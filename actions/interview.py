@@ -184,6 +184,8 @@ def _found_values(entities: Iterable[Mapping[str, Any]]) -> Dict[str, Any]:
                     found[name].append(value)
             elif name == "severity" and found.get(name) is not None:
                 found[name] = max(found[name], value)  # "7 walking, 3 at rest": at its worst
+            elif name == "stage" and found.get(name) == "pregnant":
+                continue  # "30 weeks pregnant, my toddler is at nursery": pregnant now
             else:
                 found[name] = value
     return found
@@ -240,6 +242,10 @@ def updates_from_message(
     intent = intent or ""
     correcting = is_correction(intent, text)
     found = _found_values(entities)
+    if requested == "weeks_of_pain" and "weeks_of_pain" not in found and "weeks" in found:
+        # Asked how long it has hurt, "6 weeks, it came on slowly" is how long.
+        if current.get("weeks") is not None or current.get("stage") is not None:
+            found["weeks_of_pain"] = float(found.pop("weeks"))
     if requested in FIELDS and requested not in found:
         sure = 1.0 if confidence is None else confidence
         found.update(_contextual_answer(requested, found, intent, text or "", current, sure))

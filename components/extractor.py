@@ -212,6 +212,10 @@ _GLUED_UNIT_RE = re.compile(
     r"|yrs|yr|years|year|y|hrs|hr|hours|hour|h|c|f)$",
     re.IGNORECASE,
 )
+# 27wks4d, 27w+4d: weeks and days of pregnancy written as one word
+_GLUED_WEEKS_DAYS_RE = re.compile(
+    r"^(\d{1,2})(wks|wk|weeks|week|w)(\+?)([0-6])(days|day|dys|dy|d)$", re.IGNORECASE
+)
 _DIGIT_RE = re.compile(r"^\d{1,6}(?:[.,]\d{1,3})?$")
 _RANGE_RE = re.compile(r"^(\d{1,4}(?:[.,]\d)?)[-–~](\d{1,4}(?:[.,]\d)?)$")
 _SCORE_RE = re.compile(r"^(\d{1,2}(?:[.,]\d)?)(?:[-–](\d{1,2}(?:[.,]\d)?))?/10$")
@@ -640,12 +644,16 @@ def _merge_words(doc: Doc) -> None:
 def _prepare_doc(nlp: Language, text: str) -> Doc:
     """Tokenize, then merge hyphens / left-right and numbers; mark numbers and units."""
     doc = nlp.make_doc(text)
-    glued = [t for t in doc if t.text[:1].isdigit() and _GLUED_UNIT_RE.match(t.text)]
-    if glued:  # "6wks" -> "6" "wks"
+    glued = []
+    for tok in doc:
+        if tok.text[:1].isdigit():
+            m = _GLUED_UNIT_RE.match(tok.text) or _GLUED_WEEKS_DAYS_RE.match(tok.text)
+            if m:
+                glued.append((tok, [g for g in m.groups() if g]))
+    if glued:  # "6wks" -> "6" "wks"; "27wks4d" -> "27" "wks" "4" "d"
         with doc.retokenize() as retok:
-            for tok in glued:
-                m = _GLUED_UNIT_RE.match(tok.text)
-                retok.split(tok, [m.group(1), m.group(2)], heads=[(tok, 1), (tok, 1)])
+            for tok, parts in glued:
+                retok.split(tok, parts, heads=[(tok, 0)] * len(parts))
     if "-" in text or any(t.lower_ in _LATERALITY for t in doc):
         _merge_words(doc)
     found: list[tuple[int, int, float]] = []

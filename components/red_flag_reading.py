@@ -33,7 +33,17 @@ from triage import red_flag_applies
 from triage.contract import WEEKS_MAX
 
 CUE_LABELS = frozenset(
-    {"_hedge", "_question", "_past", "_resolved", "_simile", "_positional", "_exertion", "_other"}
+    {
+        "_hedge",
+        "_question",
+        "_past",
+        "_resolved",
+        "_gone",
+        "_simile",
+        "_positional",
+        "_exertion",
+        "_other",
+    }
 )
 CONCEPT_LABELS = frozenset({"_topic", "_sign"})
 WEEKS_PREGNANT_MAX = WEEKS_MAX["pregnant"]
@@ -45,6 +55,7 @@ AFTER_NEGATION = frozenset(
 HEADER_MARKS = frozenset({":", "-", "–", "—", "=", "?", "/"})
 CLAUSE_ENDS = frozenset({".", "!", "?", ";"})
 SIMILE_WINDOW = 3
+OTHER_WINDOW = 4  # "my mum had clots": someone else just before the sign
 
 
 @dataclass
@@ -98,13 +109,14 @@ def judge(
     found = _cues_in(cues, c_start, c_end)
     if _negated_after(doc, end):
         return None
-    if "_past" in found and "_resolved" in found:
-        return None  # long past and settled since
+    if "_past" in found and "_resolved" in found or "_gone" in found:
+        return None  # long past and settled since; "all better now", "nothing since"
     if flag in POSITIONAL and "_positional" in found:
         return None
     if flag == "bladder_bowel_control" and "_exertion" in found:
         return None  # a leak with a sneeze or a laugh: stress incontinence
-    if "_other" in found and flag != "reduced_baby_movements":
+    near = [c for c in cues if 0 <= start - c.end <= OTHER_WINDOW and c.label == "_other"]
+    if near and flag != "reduced_baby_movements":
         return None  # "my mum had clots": someone else's history
     simile = any(c.label == "_simile" and 0 <= start - c.end <= SIMILE_WINDOW for c in cues)
     if simile and flag in SIMILE_DROPS:

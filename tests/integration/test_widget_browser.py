@@ -41,8 +41,8 @@ OPENING = (
 ANSWERS = [
     ("quick safety check", "tap", "None of these"),
     ("run down the outside", "type", "yes down to my knee"),
-    ("numbness, tingling", "key", "No"),
-    ("below your knee", "tap", "No"),
+    ("numbness, tingling", "type", "no"),
+    ("below your knee", "key", "No"),
     ("How bad is it", "tap", "Moderate (4-6)"),
     ("wake you up at night", "tap", "Yes"),
     ("How long has it been going on", "type", "2 weeks"),

@@ -109,6 +109,7 @@
   let replyTimer = null;
   let focusTimer = null;
   let focusFallback = null;
+  let focusFellBack = false;
   const REPLY_FOCUS_WAIT = 2000; // ms to wait for the next question's buttons
 
   function saveState() {
@@ -233,20 +234,31 @@
 
   // The pressed button is gone: focus the next question's first button, else the input
   // (keyboard) or the conversation (a tap: focusing the input would pop up the keyboard).
-  // A turn's messages can arrive a while apart on a slow line: until a message with
-  // buttons comes (or REPLY_FOCUS_WAIT passes), focus waits for it.
+  // A turn's messages can arrive a while apart on a slow line: the focus goes to the
+  // conversation meanwhile, and on to the buttons when they come, unless she has moved
+  // it herself (what she does next ends the wait: see send()).
   function restoreFocusAfterReply(final) {
     const how = replyFocus;
     if (!how || panel.hidden) return;
     const button = replies.querySelector("button");
-    if (!button && !final) {
+    const here = root.activeElement;
+    if (button) {
+      replyFocus = null;
+      clearTimeout(focusFallback);
+      // After the fallback she may have moved on; the buttons take the focus only if not.
+      if (!focusFellBack || !here || here === log || here === input) {
+        button.focus({ preventScroll: true });
+      }
+      focusFellBack = false;
+      return;
+    }
+    if (!final) {
       clearTimeout(focusFallback);
       focusFallback = setTimeout(function () { restoreFocusAfterReply(true); }, REPLY_FOCUS_WAIT);
       return;
     }
-    replyFocus = null;
-    clearTimeout(focusFallback);
-    (button || (how === "keyboard" ? input : log)).focus({ preventScroll: true });
+    focusFellBack = true; // keep replyFocus: the buttons may still come
+    (how === "keyboard" ? input : log).focus({ preventScroll: true });
   }
 
   function onBotMessage(data) {
@@ -386,7 +398,8 @@
   });
   form.addEventListener("submit", function (event) {
     event.preventDefault();
-    replyFocus = null;
+    replyFocus = null; // she typed: no button focus to wait for
+    focusFellBack = false;
     send(input.value);
     input.value = "";
   });
