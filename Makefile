@@ -128,6 +128,7 @@ run: $(MODEL) widget/node_modules ## rasa run, the action server and the demo pa
 	for i in $$(seq 1 40); do curl -sf -o /dev/null "http://127.0.0.1:$(WIDGET_PORT)/" && break; \
 	  if [ $$i = 40 ]; then echo "widget server did not start; see var/widget.log"; exit 1; fi; sleep 0.25; done; \
 	echo "Chat in the browser: http://127.0.0.1:$(WIDGET_PORT)/ (ready once Rasa says the server is up)"; \
+	WEB_ORIGINS="$${WEB_ORIGINS:-http://127.0.0.1:$(WIDGET_PORT) http://localhost:$(WIDGET_PORT)}" \
 	$(RASA) run --model $(MODEL) -i 127.0.0.1 --port $(RASA_PORT) \
 	  --endpoints $(ENDPOINTS) --credentials $(CREDENTIALS) --cors "http://127.0.0.1:$(WIDGET_PORT)" "http://localhost:$(WIDGET_PORT)"
 

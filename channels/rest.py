@@ -13,6 +13,8 @@ SECURITY.md). Differences from `rasa.core.channels.rest.RestInput`:
   with a short JSON error instead of a 500 or a conversation called "default".
 - NUL bytes and other control characters (except tab and newline) are removed
   (channels/health.py does it again for every channel, and answers empty messages).
+- A `sender` starting with `web:` or `telegram:` is refused: those ids belong to the
+  public channels (channels/ids.py), so REST can never name their conversations.
 - `metadata`, `input_channel` and `stream` from the client are ignored: nothing the
   client sends besides the text is stored.
 - Nothing logged contains the message text (Rasa's channel logs it on errors).
@@ -31,19 +33,13 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from channels import ids
+from channels.text import MAX_MESSAGE_CHARS, clean_text
+
 logger = logging.getLogger(__name__)
 
-MAX_MESSAGE_CHARS = 4000
 MAX_BODY_BYTES = 64 * 1024
 SENDER = re.compile(r"[A-Za-z0-9_.:@+=-]{1,128}")
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-EMPTY_PROMPT = (
-    'I didn\'t get a message. Tell me about your hip pain in your own words, or type "help".'
-)
-TOO_LONG = (
-    f"Sorry, that message is too long for me (over {MAX_MESSAGE_CHARS} characters). Please "
-    "tell me about your hip pain in a few sentences."
-)
 
 
 class BadRequest(Exception):
@@ -53,11 +49,6 @@ class BadRequest(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
-
-
-def clean_text(text: str) -> str:
-    """The message without NUL bytes and control characters (tab and newline kept)."""
-    return CONTROL.sub(" ", text.replace("\x00", ""))
 
 
 def parse_body(content_type: str | None, body: bytes) -> Tuple[str, str]:
@@ -76,6 +67,8 @@ def parse_body(content_type: str | None, body: bytes) -> Tuple[str, str]:
     sender, text = data.get("sender"), data.get("message")
     if not isinstance(sender, str) or not SENDER.fullmatch(sender):
         raise BadRequest(400, "sender: 1-128 letters, digits or _.:@+=- is required")
+    if ids.is_public(sender):
+        raise BadRequest(400, "sender: web: and telegram: ids belong to those channels")
     if not isinstance(text, str):
         raise BadRequest(400, "message: a string is required")
     if len(text) > MAX_MESSAGE_CHARS:

@@ -9,14 +9,23 @@ Configured in `credentials.telegram.yml` as `channels.telegram.SecureTelegramInp
   are retried on network errors: a Telegram outage never stops the server (and
   the website widget it also serves). A token that belongs to another bot, or a
   rejected webhook URL, is logged as an error and not retried.
+- The conversation id is `telegram:<chat id>` (channels/ids.py): no other channel
+  can name it.
 - Buttons are inline keyboards; a press is answered (answerCallbackQuery), its
-  keyboard is replaced by the chosen answer, and only the first press counts.
+  keyboard is replaced by the chosen answer, and only the first press counts. A
+  button answers only the question it came with: a press on any keyboard but the
+  one of the bot's latest turn gets "That question has passed" and the current
+  question again.
 - `/start`, `/restart`, `/help`, `/stop` (also `/start@BotName`, `/start x`) reach
   Rasa as the intents of the same name; `/forget` reaches it as "delete my data"
-  (erasure, asked to confirm first); any other leading "/" is dropped, so users
-  cannot inject intents or entities (`/inform{...}`).
-- Edited messages, channel posts and redelivered updates are ignored; group chats
-  get one polite refusal and the bot leaves them; non-text messages get a hint.
+  (erasure, asked to confirm first); from anything else every leading "/" is
+  dropped, so users cannot inject intents or entities (`/inform{...}`, `/ /deny`).
+- A photo's or document's caption is read like a typed message.
+- Redelivered updates run once and only the first press of a keyboard counts,
+  fleet-wide: with the Redis lock store, the facts live in that Redis
+  (channels/shared_state.py).
+- Edited messages and channel posts are ignored; group chats get one polite refusal
+  and the bot leaves them; other non-text messages get a hint.
 - Text is sent as plain text (no parse mode), one Telegram message per bot
   message, split only above Telegram's 4096-character limit.
 """
@@ -24,13 +33,13 @@ Configured in `credentials.telegram.yml` as `channels.telegram.SecureTelegramInp
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hmac
 import json
 import logging
 import os
 import re
-from collections import OrderedDict
-from typing import Any, Awaitable, Callable, Dict, Hashable, List
+from typing import Any, Awaitable, Callable, Dict, List
 
 import aiohttp
 from aiogram import Bot
@@ -43,6 +52,8 @@ from rasa.shared.exceptions import RasaException
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from channels import ids, shared_state
 
 logger = logging.getLogger(__name__)
 
@@ -60,14 +71,21 @@ CHOSEN = "_chosen"
 REQUEST_TIMEOUT = 15
 RETRY_MAX_SECONDS = 300.0
 
-_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+MIN_SECRET = 16
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]+)(?:@([A-Za-z0-9_]+))?(?:\s.*)?$", re.DOTALL)
+_LEADING_SLASHES = re.compile(r"^[\s/]+")
+# How long the shared facts are kept: Telegram redelivers an update for up to 24 h.
+UPDATE_TTL = 24 * 3600
+KEYBOARD_TTL = 7 * 24 * 3600
 
 GROUP_REFUSAL = (
     "Sorry, I only chat one-to-one, because what you tell me about your health is "
     "private. Please message me directly{handle}."
 )
 NOT_TEXT = "Sorry, I can only read typed messages. Please type your answer or tap a button."
+PASSED = "That question has passed. Here it is again:"
+PASSED_UNKNOWN = "That question has passed. Please type your answer to my last question."
 ERROR_TEXT = (
     "Sorry, something went wrong on my side. Please try again in a moment. If you are "
     "worried about your health, call your midwife or doctor, or your emergency number."
@@ -129,21 +147,16 @@ def inline_keyboard(buttons: List[Dict[str, Any]]) -> InlineKeyboardMarkup:
     return markup
 
 
-class _Recent:
-    """A bounded set of recently seen keys (update ids, answered keyboards)."""
+# The bot's messages of the turn being handled: (message id, buttons or None).
+_SENT: contextvars.ContextVar[List[tuple] | None] = contextvars.ContextVar(
+    "telegram_sent", default=None
+)
 
-    def __init__(self, size: int = 2048) -> None:
-        self.size = size
-        self._keys: OrderedDict[Hashable, None] = OrderedDict()
 
-    def add(self, key: Hashable) -> bool:
-        """Adds the key; returns False if it was already there."""
-        if key in self._keys:
-            return False
-        self._keys[key] = None
-        if len(self._keys) > self.size:
-            self._keys.popitem(last=False)
-        return True
+def _record(message: Any, buttons: List[Dict[str, Any]] | None) -> None:
+    sent = _SENT.get()
+    if sent is not None and getattr(message, "message_id", None) is not None:
+        sent.append((message.message_id, buttons))
 
 
 class SecureTelegramOutput(TelegramOutput):
@@ -152,10 +165,14 @@ class SecureTelegramOutput(TelegramOutput):
     def __init__(self, access_token: str, server: TelegramAPIServer = TELEGRAM_PRODUCTION) -> None:
         Bot.__init__(self, access_token, server=server, timeout=REQUEST_TIMEOUT)
 
+    async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
+        """Sends a bot message to the chat of conversation `telegram:<chat id>`."""
+        await super().send_response(ids.unscoped(ids.TELEGRAM, str(recipient_id)), message)
+
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         """Sends text as one message (several only above Telegram's length limit)."""
         for part in split_text(text):
-            await self.send_message(recipient_id, part)
+            _record(await self.send_message(recipient_id, part), None)
 
     async def send_text_with_buttons(
         self,
@@ -168,8 +185,11 @@ class SecureTelegramOutput(TelegramOutput):
         """Sends text with the buttons as an inline keyboard under its last part."""
         parts = split_text(text) or ["Please choose:"]
         for part in parts[:-1]:
-            await self.send_message(recipient_id, part)
-        await self.send_message(recipient_id, parts[-1], reply_markup=inline_keyboard(buttons))
+            _record(await self.send_message(recipient_id, part), None)
+        sent = await self.send_message(
+            recipient_id, parts[-1], reply_markup=inline_keyboard(buttons)
+        )
+        _record(sent, [{"title": b.get("title"), "payload": b.get("payload")} for b in buttons])
 
     async def close_session(self) -> None:
         """Closes the HTTP session to the Bot API, if one was opened."""
@@ -204,8 +224,8 @@ class SecureTelegramInput(TelegramInput):
         secret = str(credentials.get("secret_token") or "").strip()
         if not _SECRET.match(secret):
             raise RasaException(
-                "Telegram: secret_token must be 1-256 characters of A-Z, a-z, 0-9, _ "
-                "and - (set TELEGRAM_SECRET_TOKEN)."
+                f"Telegram: secret_token must be {MIN_SECRET}-256 characters of A-Z, a-z, "
+                "0-9, _ and - (set TELEGRAM_SECRET_TOKEN; e.g. `openssl rand -hex 32`)."
             )
         api_server = str(credentials.get("api_server") or os.environ.get(API_SERVER_ENV) or "")
         channel = cls(
@@ -238,9 +258,7 @@ class SecureTelegramInput(TelegramInput):
         self.webhook_state = "pending"
         self._output: SecureTelegramOutput | None = None
         self._setup_task: asyncio.Task | None = None
-        self._seen_updates = _Recent()
-        self._pressed_keyboards = _Recent()
-        self._refused_chats = _Recent()
+        self._state: shared_state.SharedState | None = None
 
     def get_output_channel(self) -> SecureTelegramOutput:
         """Returns the output channel (no network call, unlike Rasa's connector)."""
@@ -281,21 +299,55 @@ class SecureTelegramInput(TelegramInput):
                 return response.text("invalid JSON", status=400)
             if not isinstance(update, dict):
                 return response.text("invalid update", status=400)
-            update_id = update.get("update_id")
-            if isinstance(update_id, Hashable) and not self._seen_updates.add(update_id):
-                return response.text("success")  # Telegram redelivered it
-            try:
-                await self.handle_update(update, out, on_new_message)
-            except Exception:
-                # Telegram would redeliver the update on an error status, so answer
-                # 200 and tell her something went wrong instead of going silent.
-                logger.exception("Telegram update %s failed.", update_id)
-                await self._try_send(out, _chat_id_of(update), ERROR_TEXT)
-                if self.debug_mode:
-                    raise
-            return response.text("success")
+            self.state_for(request.app)
+            status = await self.receive(update, out, on_new_message)
+            return response.text("success" if status == 200 else "try again", status=status)
 
         return telegram_webhook
+
+    async def receive(
+        self,
+        update: Dict[str, Any],
+        out: SecureTelegramOutput,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    ) -> int:
+        """Handles one update once, fleet-wide; the HTTP status to answer Telegram with.
+
+        A redelivered update (same `update_id`) is answered 200 and not run again; when
+        the shared state fails the answer is 503, so Telegram delivers it again later.
+        """
+        update_id = update.get("update_id")
+        try:
+            key = f"tg:update:{update_id}"
+            if isinstance(update_id, int) and not self._shared().first(key, UPDATE_TTL):
+                return 200  # Telegram redelivered it
+        except Exception as error:  # Redis down: Telegram redelivers it later
+            kind = type(error).__name__
+            logger.error("Telegram: update not taken, shared state failed: %s", kind)
+            return 503
+        try:
+            await self.handle_update(update, out, on_new_message)
+        except Exception as error:
+            # Telegram would redeliver the update on an error status, so answer 200 and
+            # tell her something went wrong instead of going silent. The error's text
+            # is not logged: it can quote her message.
+            logger.error("Telegram update %s failed: %s", update_id, type(error).__name__)
+            await self._try_send(out, _chat_id_of(update), ERROR_TEXT)
+            if self.debug_mode:
+                raise
+        return 200
+
+    def state_for(self, app: Any) -> shared_state.SharedState:
+        """The shared state of the app's lock store (created at the first update)."""
+        if self._state is None:
+            agent = getattr(getattr(app, "ctx", None), "agent", None)
+            self._state = shared_state.for_lock_store(getattr(agent, "lock_store", None))
+        return self._state
+
+    def _shared(self) -> shared_state.SharedState:
+        if self._state is None:  # not from a webhook request (tests): this process only
+            self._state = shared_state.MemoryState()
+        return self._state
 
     def is_from_telegram(self, header: str | None) -> bool:
         """Checks the secret-token header, in constant time."""
@@ -370,7 +422,7 @@ class SecureTelegramInput(TelegramInput):
                 return "/" + command
             if command in COMMAND_TEXTS and ours:
                 return COMMAND_TEXTS[command]
-        return text.lstrip("/").strip() or "/help"
+        return _LEADING_SLASHES.sub("", text) or "/help"
 
     async def handle_update(
         self,
@@ -395,6 +447,8 @@ class SecureTelegramInput(TelegramInput):
             return
         text = message.get("text")
         if not isinstance(text, str) or not text.strip():
+            text = message.get("caption")  # a photo's or document's words
+        if not isinstance(text, str) or not text.strip():
             await out.send_message(chat["id"], NOT_TEXT)
             return
         await self._process(self.normalize_text(text), chat["id"], out, on_new_message)
@@ -418,10 +472,72 @@ class SecureTelegramInput(TelegramInput):
         if chat.get("type") != "private":
             await self._refuse_group(out, chat["id"])
             return
-        if not self._pressed_keyboards.add((chat["id"], message.get("message_id"))):
-            return  # a second tap on the same question's keyboard
-        await self._show_choice(out, chat["id"], message, data)
-        await self._process(self.normalize_text(data), chat["id"], out, on_new_message)
+        chat_id, keyboard = chat["id"], message.get("message_id")
+        state = self._shared()
+        if not state.first(f"tg:press:{chat_id}:{keyboard}", KEYBOARD_TTL):
+            return  # a second tap on the same keyboard
+        live = self._live(state, chat_id)
+        if live is None or live.get("keyboard") != keyboard:
+            await self._question_passed(out, state, chat_id, message, live)
+            return
+        self._set_live(state, chat_id, {**live, "keyboard": None})
+        await self._show_choice(out, chat_id, message, data)
+        await self._process(self.normalize_text(data), chat_id, out, on_new_message)
+
+    @staticmethod
+    def _live(state: shared_state.SharedState, chat_id: Any) -> Dict[str, Any] | None:
+        """The bot's latest question in the chat, or None if unknown.
+
+        `{"last": message id, "keyboard": its id if it has buttons, "buttons": [...]}`
+        """
+        raw = state.get(f"tg:live:{chat_id}")
+        try:
+            live = json.loads(raw) if raw else None
+        except ValueError:
+            return None
+        return live if isinstance(live, dict) else None
+
+    @staticmethod
+    def _set_live(state: shared_state.SharedState, chat_id: Any, live: Dict[str, Any]) -> None:
+        state.put(f"tg:live:{chat_id}", json.dumps(live), KEYBOARD_TTL)
+
+    async def _question_passed(
+        self,
+        out: SecureTelegramOutput,
+        state: shared_state.SharedState,
+        chat_id: Any,
+        message: Dict[str, Any],
+        live: Dict[str, Any] | None,
+    ) -> None:
+        """A press on an old keyboard: it answers nothing; the current question again."""
+        try:  # the old keyboard goes, so it cannot be pressed again
+            await out.edit_message_reply_markup(chat_id, message_id=message.get("message_id"))
+        except TelegramAPIError as error:
+            logger.warning("Telegram: could not remove an old keyboard: %s", error)
+        if live is None or live.get("last") is None:
+            await self._try_send(out, chat_id, PASSED_UNKNOWN)
+            return
+        await self._try_send(out, chat_id, PASSED)
+        if live.get("keyboard"):  # the copy below takes over its buttons
+            try:
+                await out.edit_message_reply_markup(chat_id, message_id=live["keyboard"])
+            except TelegramAPIError as error:
+                logger.warning("Telegram: could not remove a repeated keyboard: %s", error)
+        buttons = live.get("buttons")
+        try:
+            copy = await out.copy_message(
+                chat_id,
+                chat_id,
+                live["last"],
+                reply_markup=inline_keyboard(buttons) if buttons and live.get("keyboard") else None,
+            )
+        except TelegramAPIError as error:
+            logger.warning("Telegram: could not repeat the question: %s", error)
+            return
+        copy_id = getattr(copy, "message_id", None)
+        if copy_id is not None:
+            keyboard = copy_id if live.get("keyboard") else None
+            self._set_live(state, chat_id, {**live, "last": copy_id, "keyboard": keyboard})
 
     async def _show_choice(
         self, out: SecureTelegramOutput, chat_id: Any, message: Dict[str, Any], data: str
@@ -443,7 +559,8 @@ class SecureTelegramInput(TelegramInput):
 
     async def _refuse_group(self, out: SecureTelegramOutput, chat_id: Any) -> None:
         """Says once that the bot only chats one-to-one, then leaves the group."""
-        if not self._refused_chats.add(chat_id):
+        state = self._shared()
+        if not state.first(f"tg:refused:{chat_id}", UPDATE_TTL):
             return
         handle = f": @{self.bot_username}" if self.bot_username else ""
         await self._try_send(out, chat_id, GROUP_REFUSAL.format(handle=handle))
@@ -459,9 +576,28 @@ class SecureTelegramInput(TelegramInput):
         out: SecureTelegramOutput,
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
     ) -> None:
-        await on_new_message(
-            UserMessage(text, out, str(chat_id), input_channel=self.name(), metadata=None)
-        )
+        sent: List[tuple] = []
+        token = _SENT.set(sent)
+        try:
+            await on_new_message(
+                UserMessage(
+                    text,
+                    out,
+                    ids.scoped(ids.TELEGRAM, chat_id),
+                    input_channel=self.name(),
+                    metadata=None,
+                )
+            )
+        finally:
+            _SENT.reset(token)
+            if sent:
+                keyboards = [(mid, buttons) for mid, buttons in sent if buttons]
+                keyboard, buttons = keyboards[-1] if keyboards else (None, None)
+                live = {"last": sent[-1][0], "keyboard": keyboard, "buttons": buttons}
+                try:
+                    self._set_live(self._shared(), chat_id, live)
+                except Exception as error:  # Redis down: her old keyboards count as passed
+                    logger.error("Telegram: live keyboard not saved: %s", type(error).__name__)
 
     @staticmethod
     async def _try_send(out: SecureTelegramOutput, chat_id: Any, text: str) -> None:

@@ -11,13 +11,17 @@ applies in pregnancy, in a message that does not say whether she is pregnant, gi
 `red_flag_possible`: the interview then asks, or decides from her stage. A red-flag intent
 guessed by the classifier with no red flag found in the text is demoted: the
 rule-based extractor, not the classifier, decides what is a red flag. A fallback
-intent on a message that carries case fields becomes `inform`.
+intent on a message that carries case fields becomes `inform`. An intent that wipes or
+ends the conversation (restart, stop, delete_data) stands only when the message is
+such a command ("start again", "delete my data"), never when it tells about her pain
+("the pain started again", "it stops me sleeping"): then the best other intent.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -52,6 +56,31 @@ ANSWER_LIKE = frozenset(
     {"correct", "inform", "describe_pain", "nlu_fallback", "deny", "affirm", "out_of_scope"}
 )
 PIPELINE_DIR = "spacy_pipeline"
+# What a command to wipe or end the conversation says (the base verb: "start", not
+# "started"); a message without one, or about her body, is not that command.
+COMMAND_CUES = {
+    "restart": re.compile(
+        r"\b(re-?start|reset|re-?do|(start|begin)( \w+){0,3} (over|again|afresh|new)"
+        r"|(start|begin)( \w+)? (from|at) (the )?(beginning|scratch|top|start)"
+        r"|from (the )?(top|scratch|beginning)|new (assessment|one|chat|conversation)"
+        r"|try( it)? again)\b"
+    ),
+    "stop": re.compile(
+        r"\b(stop|cancel|quit|exit|abort|enough|end (this|the \w+|it|now)|never ?mind"
+        r"|i'?m done|give up|no more (questions|of this)"
+        r"|(do not|don'?t) want to (continue|go on))\b"
+    ),
+    "delete_data": re.compile(
+        r"\b(delete[ds]?|erased?|forget|removed?|wiped?|clear|get rid of|gdpr"
+        r"|(do not|don'?t)( \w+){0,3} (keep|store|save))\b"
+    ),
+}
+FALLBACK_THRESHOLD = 0.4  # = config.yml's FallbackClassifier threshold
+NOT_A_COMMAND = re.compile(
+    r"\b(pain\w*|hurt\w*|ache\w*|aching|sore\w*|twinge\w*|throb\w*|stab\w*|burn\w*"
+    r"|numb\w*|tingl\w*|bleed\w*|swell\w*|swollen|cramp\w*|hips?|legs?|groin|bump"
+    r"|(can'?t|cannot|won'?t|doesn'?t|didn'?t|never) (stop|start|end)\w*)\b"
+)
 
 
 def _urgency(flag: str) -> str:
@@ -169,6 +198,22 @@ class CaseEntityExtractor(GraphComponent, EntityExtractorMixin):
         ):
             # Unsure of the intent, but she told us about her pain: treat it as an answer.
             new = {"name": "inform", "confidence": intent.get("confidence", 0.0)}
+        elif intent.get("name") in COMMAND_CUES and not _is_command(
+            intent["name"], message.get(TEXT) or "", entities
+        ):
+            # The best other intent if the classifier is at all sure of it (the fallback
+            # classifier's threshold), else "didn't catch that".
+            new = next(
+                (
+                    dict(r)
+                    for r in ranking
+                    if r["name"] not in set(COMMAND_CUES) | red_intents
+                    and r.get("confidence", 0.0) >= FALLBACK_THRESHOLD
+                ),
+                {"name": "nlu_fallback", "confidence": FALLBACK_THRESHOLD},
+            )
+            if any(e["entity"] not in NON_CASE_ENTITIES for e in entities):
+                new = {"name": "inform", "confidence": new.get("confidence", 0.0)}
         elif intent.get("name") in red_intents:
             # The classifier suspects a red flag the rules did not find (e.g. "no
             # bleeding"): fall back to the best other intent.
@@ -181,3 +226,13 @@ class CaseEntityExtractor(GraphComponent, EntityExtractorMixin):
         ranking = [new] + [r for r in ranking if r["name"] != new["name"]]
         message.set(INTENT, new, add_to_output=True)
         message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+
+
+def _is_command(intent: str, text: str, entities: List[Dict[str, Any]]) -> bool:
+    """True if `text` says the control command `intent` ("start again"), not her pain."""
+    lowered = text.lower()
+    if text.strip().startswith("/"):  # a button's payload (/restart), read by Rasa
+        return True
+    if any(e["entity"] not in NON_CASE_ENTITIES for e in entities):
+        return False
+    return bool(COMMAND_CUES[intent].search(lowered)) and not NOT_A_COMMAND.search(lowered)

@@ -107,7 +107,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_PATTERN_DIR = Path(__file__).resolve().parent / "patterns"
 RULER_NAME = "hip_span_ruler"
 SPANS_KEY = "hip_triage"
-MAX_CHARS = 4000  # = channels.rest.MAX_MESSAGE_CHARS: a red flag at the end is still seen
+MAX_CHARS = 4000  # = channels.text.MAX_MESSAGE_CHARS: a red flag at the end is still seen
 NEG_WINDOW = 5  # max tokens between a negation cue and the start of what it negates
 META_KEY = "hip_extractor"  # nlp.meta entry: spelling variants + pattern fingerprint
 

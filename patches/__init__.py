@@ -13,6 +13,9 @@ each one (tests/test_patches.py fails if a patched function's signature changes)
   compiled once (it was 63% of a turn's CPU).
 - ``tracker_store``: ``FailSafeTrackerStore.on_tracker_store_error`` and
   ``on_tracker_store_retrieve_error``: no silent switch to memory when the database fails.
+- ``lock_heartbeat``: ``LockStore.lock`` and ``RedisLockStore.issue_ticket``,
+  ``finish_serving``, ``update_lock``: short conversation-lock tickets renewed while
+  their turn runs (a dead server's lock lapses in seconds), each change atomic in Redis.
 - ``data_files``: ``rasa.shared.data._find_data_files_in_directory``: plain ``rasa test``
   skips the virtualenv (Rasa's own example test stories) and other hidden folders.
 """
@@ -56,6 +59,16 @@ PATCHES = (
             "rasa.core.tracker_store.FailSafeTrackerStore.on_tracker_store_retrieve_error",
         ),
         "no silent switch to an in-memory store when the database fails",
+    ),
+    Patch(
+        "lock_heartbeat",
+        (
+            "rasa.core.lock_store.LockStore.lock",
+            "rasa.core.lock_store.RedisLockStore.issue_ticket",
+            "rasa.core.lock_store.RedisLockStore.finish_serving",
+            "rasa.core.lock_store.RedisLockStore.update_lock",
+        ),
+        "a dead server's conversation lock lapses in seconds; no lost tickets in Redis",
     ),
     Patch(
         "data_files",

@@ -3,7 +3,9 @@
 Patches `Agent.handle_message` and `RemoteAction.run` (checked against Rasa 3.6.21;
 Rasa has no hook for either).
 
-Message guard, for every channel: control characters and NUL bytes are removed; an
+Message guard, for every channel (channels/text.py): control characters and NUL bytes
+are removed; text starting with "/" stays a payload only as exactly `/intent` or
+`/intent{...}` of a domain intent, anything else is read without its leading slashes; an
 empty message gets a short prompt and one over `MAX_MESSAGE_CHARS` a polite refusal,
 neither stored nor run through the model (100 000 characters would hold the server's
 only event loop for about 20 s).
@@ -50,7 +52,7 @@ from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
 from rasa.shared.exceptions import RasaException
 
-from channels.rest import EMPTY_PROMPT, MAX_MESSAGE_CHARS, TOO_LONG, clean_text
+from channels.text import EMPTY_PROMPT, MAX_MESSAGE_CHARS, TOO_LONG, as_read, clean_text
 from triage import clinic
 
 logger = logging.getLogger(__name__)
@@ -183,6 +185,26 @@ def _answered(tracker: Any) -> bool:
     return False
 
 
+def _failure_kind(error: BaseException) -> str:
+    """The kind of failure, never its text: an error reply's body is the whole tracker."""
+    cause = error.__cause__ or error.__context__
+    status = getattr(cause, "status", None) or getattr(error, "status", None)
+    kind = type(cause if cause is not None else error).__name__
+    return f"{kind} (HTTP {status})" if status else kind
+
+
+def _failed(name: str, error: BaseException) -> RasaException:
+    """Logs the failure without its text; the error to raise, with no cause attached.
+
+    Rasa logs the raised error with its traceback, which would print the cause (a
+    ClientResponseError carries the action server's reply: the conversation).
+    """
+    logger.error("Custom action '%s' failed: %s.", name, _failure_kind(error))
+    failed = RasaException(f"Custom action '{name}' failed.")
+    failed.__suppress_context__ = True
+    return failed
+
+
 async def _degraded(action: RemoteAction, error: Exception, args: tuple) -> List[Any]:
     """What a failed custom action does instead; raises to leave the tracker as it was."""
     output_channel, nlg, tracker, domain = args
@@ -202,15 +224,16 @@ async def _degraded(action: RemoteAction, error: Exception, args: tuple) -> List
         recorded = _record_red_flags(tracker)
         if recorded:
             return recorded
-        raise RasaException(f"Custom action '{name}' failed.") from error
+        raise _failed(name, error)
     turn = _TURN.get()
     if turn is not None:
         turn.failed = True
         turn.slots = tracker.current_slot_values()
     if name.startswith("validate_") and _red_flag_turn(tracker) and not _answered(tracker):
         # The form cannot run: step aside so the red-flag rules give the urgent advice.
-        raise ActionExecutionRejection(name, "action server unavailable") from error
-    raise RasaException(f"Custom action '{name}' failed.") from error
+        _failed(name, error)
+        raise ActionExecutionRejection(name, "action server unavailable") from None
+    raise _failed(name, error)
 
 
 def _patch_remote_action() -> None:
@@ -256,6 +279,7 @@ def _patch_agent() -> None:
     async def handle_message(self: Agent, message: UserMessage) -> Any:
         collecting = isinstance(message.output_channel, CollectingOutputChannel)
         text = clean_text(message.text) if isinstance(message.text, str) else ""
+        text = as_read(text, self.domain)
         refusal = None
         if len(text) > MAX_MESSAGE_CHARS:
             refusal = TOO_LONG

@@ -60,15 +60,61 @@ def main(argv: List[str] | None = None) -> None:
     # 15 s), so the client, not the server, closes them: no request is ever written to
     # a connection the server has just closed.
     os.environ.setdefault("SANIC_KEEP_ALIVE_TIMEOUT", "75")
-    from rasa_sdk.__main__ import main_from_args
-
     if not is_loopback(args.host):
         logging.basicConfig()
         logger.warning(
             "The action server listens on %s: keep that port on an internal network.",
             args.host,
         )
-    main_from_args(args)
+    serve(args)
+
+
+def serve(args: argparse.Namespace) -> None:
+    """`rasa_sdk.endpoint.run`, with errors that name no message text (see redact)."""
+    from rasa_sdk import utils
+    from rasa_sdk.constants import APPLICATION_ROOT_LOGGER_NAME
+    from rasa_sdk.endpoint import create_app, create_ssl_context
+    from rasa_sdk.plugin import plugin_manager
+
+    utils.configure_colored_logging(args.loglevel)
+    utils.configure_file_logging(
+        logging.getLogger(APPLICATION_ROOT_LOGGER_NAME),
+        args.log_file,
+        args.loglevel,
+        args.logging_config_file,
+    )
+    utils.update_sanic_log_level()
+    app = create_app(args.actions, cors_origins=args.cors, auto_reload=args.auto_reload)
+    redact(app)
+    plugin_manager().hook.attach_sanic_app_extensions(app=app)
+    ssl_context = create_ssl_context(args.ssl_certificate, args.ssl_keyfile, args.ssl_password)
+    app.run(
+        os.environ["SANIC_HOST"], args.port, ssl=ssl_context,
+        workers=utils.number_of_sanic_workers(),
+    )  # fmt: skip
+
+
+def redact(app) -> None:
+    """Swaps Rasa SDK's error handler for one that names no message text.
+
+    Rasa SDK's logs the exception's message and answers with the whole request (her
+    conversation): this logs and answers the action's name and the exception's type.
+    """
+    from sanic import response
+
+    async def failed(request, exception: Exception):
+        call = request.json if isinstance(request.json, dict) else {}
+        name = str(call.get("next_action") or "?")[:64]
+        where = ""
+        tb = exception.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is not None:
+            where = f" at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}"
+        logger.error("Action %r failed: %s%s.", name, type(exception).__name__, where)
+        return response.json({"error": type(exception).__name__, "action_name": name}, 500)
+
+    app.error_handler.add(Exception, failed)
 
 
 if __name__ == "__main__":

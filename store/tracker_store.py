@@ -142,6 +142,9 @@ class ClinicTrackerStore(SQLTrackerStore):
         startup_wait: float,
         **kwargs: Any,
     ) -> None:
+        # Connection options left empty in the deployment's environment (e.g. no
+        # DB_SSLROOTCERT) are not given to the driver at all.
+        query = {k: v for k, v in (query or {}).items() if v not in (None, "")} or None
         try:
             url = self.get_db_url(dialect, host, port, db, username, password, login_db, query)
             self._wait_for_database(url, float(startup_wait))
@@ -176,7 +179,7 @@ class ClinicTrackerStore(SQLTrackerStore):
                         raise TrackerStoreConfigError(
                             f"{_where(url)} unreachable after {seconds:g} s "
                             f"({describe_error(error)}); check dialect, url, port, db, "
-                            "username, password and startup_wait"
+                            "username, password, query (sslmode, sslrootcert) and startup_wait"
                         ) from None
                     logger.warning("Waiting for the tracker database: %s", describe_error(error))
                     time.sleep(RETRY_SECONDS)

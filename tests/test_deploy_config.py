@@ -37,6 +37,10 @@ PROD_ENV = {
     "REDIS_PORT": "6379",
     "REDIS_PASSWORD": "",
     "REDIS_DB": "1",
+    "DB_SSLMODE": "verify-full",
+    "DB_SSLROOTCERT": "/certs/ca.crt",
+    "REDIS_TLS": "true",
+    "REDIS_CA_CERTS": "/certs/ca.crt",
 }
 
 
@@ -260,6 +264,21 @@ def test_endpoints_prod_read_from_environment():
     assert config["lock_store"]["type"] == "redis"
     assert config["lock_store"]["url"] == "redis"
     assert config["action_endpoint"]["url"] == PROD_ENV["ACTION_SERVER_URL"]
+    assert store["query"] == {"sslmode": "verify-full", "sslrootcert": "/certs/ca.crt"}
+    assert config["lock_store"]["use_ssl"] == "true"
+
+
+def test_tls_is_the_default_in_every_deployment():
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())["x-rasa-env"]
+    assert compose["DB_SSLMODE"] == "${DB_SSLMODE:-verify-full}"
+    assert compose["REDIS_TLS"] == "${REDIS_TLS-true}"
+    settings = dict(
+        line.split("=", 1)
+        for line in (DEPLOY / "k8s" / "settings.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert settings["DB_SSLMODE"] == "verify-full" and settings["REDIS_TLS"] == "true"
+    assert settings["DB_SSLROOTCERT"] == settings["REDIS_CA_CERTS"] != ""
 
 
 def test_endpoints_prod_refuses_unset_variables():
@@ -301,7 +320,9 @@ def test_prod_credentials():
         assert "rest" not in creds, "the strict REST channel, not Rasa's own"
         assert "channels.rest.ClinicRestInput" in creds
         assert "channels.health.HealthInput" in creds
-        assert creds["socketio"]["session_persistence"] is True
+        assert "socketio" not in creds, "Rasa's own socket.io channel lets a client pick its id"
+        widget = creds["channels.socketio.ClinicSocketIOInput"]
+        assert widget["cors_allowed_origins"] == "${WEB_ORIGINS}"
     telegram = yaml.safe_load((DEPLOY / "credentials.prod-telegram.yml").read_text())
     assert telegram["channels.telegram.SecureTelegramInput"]["secret_token"].startswith("${")
 

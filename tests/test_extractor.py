@@ -237,7 +237,7 @@ def test_extract_survives_a_broken_pipeline():
 
 
 def test_a_red_flag_at_the_end_of_the_longest_message_the_channels_accept(nlp):
-    from channels.rest import MAX_MESSAGE_CHARS
+    from channels.text import MAX_MESSAGE_CHARS
 
     assert MAX_CHARS >= MAX_MESSAGE_CHARS
     padding = ("my hip hurts on the side when I walk and sit, " * 100)[: MAX_MESSAGE_CHARS - 20]

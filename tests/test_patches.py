@@ -28,6 +28,16 @@ SIGNATURES = {
         "self", "error",
     ],
     "rasa.shared.data._find_data_files_in_directory": ["directory", "filter_property"],
+    "rasa.core.lock_store.LockStore.lock": [
+        "self", "conversation_id", "lock_lifetime", "wait_time_in_seconds",
+    ],
+    "rasa.core.lock_store.RedisLockStore.issue_ticket": [
+        "self", "conversation_id", "lock_lifetime",
+    ],
+    "rasa.core.lock_store.RedisLockStore.finish_serving": [
+        "self", "conversation_id", "ticket_number",
+    ],
+    "rasa.core.lock_store.RedisLockStore.update_lock": ["self", "conversation_id"],
 }  # fmt: skip
 
 GOOD = [

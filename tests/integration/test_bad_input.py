@@ -315,3 +315,26 @@ async def test_socketio_malformed_event_never_crashes_and_the_session_carries_on
             assert_polite_socket(answer)
     assert question and question[-1].get("quick_replies"), question
     assert servers.tracker(session.sender)["slots"]["red_flags"] == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["/ I am bleeding heavily", "// I have a fever and chills", "/ /my calf is swollen and hot"],
+)
+def test_a_slash_in_front_of_a_warning_sign_changes_nothing_and_logs_nothing(servers, text):
+    plain = text.lstrip("/ ")
+    slashed, unslashed = (f"slash-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    replies = {}
+    for sender, said in ((slashed, text), (unslashed, plain)):
+        start_interview(servers, sender)
+        replies[sender] = [m.get("text") for m in servers.say(sender, said)]
+    assert replies[slashed] == replies[unslashed]
+    assert replies[slashed][0].startswith("⚠️"), "urgent advice first"
+    got, want = slots_of(servers, slashed), slots_of(servers, unslashed)
+    assert got["red_flags"] and got["red_flags"] == want["red_flags"], (got, want)
+    for slot in ("triage", "requested_slot", "continue_after_urgent"):
+        assert got[slot] == want[slot], (slot, got[slot], want[slot])
+    log = servers.log("rasa.log") + servers.log("actions.log")
+    assert plain not in log
+    for word in (w for w in plain.split() if len(w) >= 6):  # bleeding, heavily, swollen...
+        assert word not in log, f"message text {word!r} in a log"

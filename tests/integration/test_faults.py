@@ -393,6 +393,45 @@ def test_logs_of_the_faults_contain_no_message_text(fleet):
             assert text not in log, f"{name} contains {text!r}"
 
 
+def test_an_action_error_that_echoes_her_words_is_not_logged_by_rasa(fleet):
+    """Rasa SDK's own error reply carries the whole request (her conversation) and the
+    exception's message; Rasa logs the failure without that body."""
+    import http.server
+
+    words = "my waters might have gone and I feel dizzy, echoed by the action server"
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            body = json.dumps({"error": f"failed on {words}", "request_body": request}).encode()
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    sender = f"log-echo-{uuid.uuid4().hex[:8]}"
+    at_stage_question(fleet, sender)
+    fleet.stop_actions(kill=True)
+    echo = http.server.ThreadingHTTPServer(("127.0.0.1", fleet.actions_port), Echo)
+    thread = threading.Thread(target=echo.serve_forever, daemon=True)
+    thread.start()
+    try:
+        reply = say(fleet, sender, words)
+        assert reply, "she got no answer"
+    finally:
+        echo.shutdown()
+        echo.server_close()
+        fleet.start_actions()
+    say(fleet, sender, "hello")  # a barrier: every log line of the fault is written
+    log = fleet.log("rasa.log")
+    assert "failed" in log
+    assert words not in log and "dizzy" not in log and "request_body" not in log
+
+
 def test_postgresql_down_during_a_conversation_and_back(postgres_fleet):
     servers = postgres_fleet
     sender = f"pg-{uuid.uuid4().hex[:8]}"

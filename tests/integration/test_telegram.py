@@ -54,6 +54,9 @@ def channel(**credentials: str) -> SecureTelegramInput:
         ('/inform{"severity": 10}', 'inform{"severity": 10}'),
         ("/red_flag_emergency", "red_flag_emergency"),
         ("//", "/help"),
+        ("/ /deny", "deny"),  # every leading slash goes, not only the first
+        ("// /inform", "inform"),
+        ("/ I am bleeding heavily", "I am bleeding heavily"),
         ("  my hip hurts  ", "my hip hurts"),
     ],
 )
@@ -66,6 +69,9 @@ def test_credentials_are_checked_at_start_up() -> None:
         channel(secret_token="")
     with pytest.raises(RasaException, match="secret_token"):
         channel(secret_token="has spaces")
+    with pytest.raises(RasaException, match="16-256 characters"):
+        channel(secret_token="fifteen-chars15")
+    assert channel(secret_token="sixteen-chars-16").secret_token == "sixteen-chars-16"
     with pytest.raises(RasaException, match="access_token"):
         channel(access_token="")
     with pytest.raises(RasaException, match="not a bot token"):
@@ -241,7 +247,7 @@ def test_wrong_or_missing_secret_is_refused_and_nothing_processed(fake, rasa) ->
     assert all("I ask a few questions" in text for text in texts(fake, chat_id))
     answered = {call.params["callback_query_id"] for call in fake.recorded("answerCallbackQuery")}
     assert button["callback_query"]["id"] not in answered
-    events = rasa.tracker(str(chat_id))["events"] or []
+    events = rasa.tracker(f"telegram:{chat_id}")["events"] or []
     assert [event["text"] for event in events if event["event"] == "user"] == ["/help"]
 
 
@@ -270,7 +276,7 @@ def test_restart_in_the_middle_of_an_interview(fake, rasa) -> None:
     assert post(rasa, message(chat_id, "/restart")) == 200
     replies = texts(fake, chat_id)[before:]
     assert any("start again" in reply for reply in replies), replies
-    tracker = rasa.tracker(str(chat_id))
+    tracker = rasa.tracker(f"telegram:{chat_id}")
     assert tracker["slots"].get("stage") in (None, [])
     assert tracker["active_loop"] in ({}, None) or not tracker["active_loop"].get("name")
 
@@ -280,7 +286,7 @@ def test_edited_message_gets_no_reply(fake, rasa) -> None:
     assert post(rasa, message(chat_id, PAIN, kind="edited_message")) == 200
     assert post(rasa, message(chat_id, "/help")) == 200  # a barrier: handled in full first
     assert all("I ask a few questions" in text for text in texts(fake, chat_id))
-    events = rasa.tracker(str(chat_id))["events"] or []
+    events = rasa.tracker(f"telegram:{chat_id}")["events"] or []
     assert [event["text"] for event in events if event["event"] == "user"] == ["/help"]
 
 
@@ -301,7 +307,7 @@ def test_group_chat_gets_one_polite_refusal(fake, rasa) -> None:
     calls = fake.for_chat(group)
     assert [call.method for call in calls] == ["sendMessage", "leaveChat"]
     assert "one-to-one" in calls[0].params["text"] and f"@{BOT_USERNAME}" in calls[0].params["text"]
-    events = rasa.tracker(str(group))["events"] or []
+    events = rasa.tracker(f"telegram:{group}")["events"] or []
     assert not [event for event in events if event["event"] == "user"]  # nothing reached Rasa
 
 
@@ -318,7 +324,7 @@ def test_non_text_message_gets_a_hint(fake, rasa) -> None:
 def test_typed_intent_syntax_is_only_text(fake, rasa) -> None:
     chat_id = new_chat()
     assert post(rasa, message(chat_id, '/inform{"severity": 10}')) == 200
-    latest = rasa.tracker(str(chat_id))["latest_message"]
+    latest = rasa.tracker(f"telegram:{chat_id}")["latest_message"]
     assert latest["text"] == 'inform{"severity": 10}'  # NLU read it as text, not as /intent
 
 
@@ -331,3 +337,51 @@ def test_bad_json_is_rejected(rasa) -> None:
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(request, timeout=10)
     assert error.value.code == 400
+
+
+def test_a_warning_sign_in_a_photo_caption_is_read(fake, rasa) -> None:
+    chat_id = new_chat()
+    update = message(chat_id, "")
+    del update["message"]["text"]
+    update["message"]["photo"] = [{"file_id": "p", "file_unique_id": "q", "width": 9, "height": 9}]
+    update["message"]["caption"] = "31 weeks, hip pain, and since this morning I'm bleeding heavily"
+    assert post(rasa, update) == 200
+    said = texts(fake, chat_id)
+    assert said and said[0].startswith("⚠️"), said  # the urgent advice first
+    assert rasa.tracker(f"telegram:{chat_id}")["slots"]["red_flags"], "red flag not recorded"
+
+
+def test_an_old_keyboard_answers_nothing_and_the_question_comes_again(fake, rasa) -> None:
+    chat_id = new_chat()
+    question = safety_check(fake, rasa, chat_id)
+    # She types her answer instead of tapping; the next question has its own buttons.
+    assert post(rasa, message(chat_id, "none of those")) == 200
+    current = [call for call in fake.recorded("sendMessage", chat_id) if keyboard(call)][-1]
+    assert current.result["message_id"] != question.result["message_id"]
+    slots = rasa.tracker(f"telegram:{chat_id}")["slots"]
+    asked = slots["requested_slot"]
+    before = len(fake.recorded())
+
+    # Then she taps "Yes, one of these" under the safety check, which has passed.
+    assert post(rasa, press(chat_id, question.result, "yes")) == 200
+    after = fake.recorded()[before:]
+    assert [c.params["text"] for c in after if c.method == "sendMessage"] == [
+        "That question has passed. Here it is again:"
+    ]
+    copy = next(call for call in after if call.method == "copyMessage")
+    assert int(copy.params["message_id"]) == current.result["message_id"]
+    assert keyboard(copy) == keyboard(current), "the repeated question keeps its buttons"
+    removed = [int(c.params["message_id"]) for c in after if c.method == "editMessageReplyMarkup"]
+    assert question.result["message_id"] in removed, "the old keyboard goes"
+    assert current.result["message_id"] in removed, "the copy takes over the buttons"
+    now = rasa.tracker(f"telegram:{chat_id}")["slots"]
+    assert now == slots, "an old keyboard set nothing"
+    assert now["requested_slot"] == asked
+
+    # The copy's buttons answer the current question.
+    data = keyboard(copy)[0][0]["callback_data"]
+    bot_copy = {**current.result, "message_id": copy.result["message_id"]}
+    bot_copy["reply_markup"] = copy.params["reply_markup"]
+    before = len(fake.recorded())
+    assert post(rasa, press(chat_id, bot_copy, data)) == 200
+    assert rasa.tracker(f"telegram:{chat_id}")["slots"]["requested_slot"] != asked

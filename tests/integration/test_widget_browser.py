@@ -126,12 +126,16 @@ class Chat:
         else `count` messages are expected (e.g. one sent through the HTTP API).
         """
         if said is not None:
-            count = len(self.servers.turn_messages(self.session_id(), said.strip()))
+            count = len(self.servers.turn_messages(self.conversation(), said.strip()))
         wait_until(lambda: len(self.bot_texts()) >= before + count, 60, "the bot's messages")
         return self.bot_texts()[before : before + count]
 
     def session_id(self) -> str:
         return wait_until(lambda: self.storage_state().get("sessionId"), 30, "a session id")
+
+    def conversation(self) -> str:
+        """Her conversation's id on the server: the web channel's scope and the issued id."""
+        return f"web:{self.session_id()}"
 
     def type(self, text: str) -> list[str]:
         before = len(self.bot_texts())
@@ -266,7 +270,7 @@ def test_patient_reaches_an_outcome_across_a_reload(chat, servers):
     assert reloaded and tapped and typed and keyed, (reloaded, tapped, typed, keyed)
 
     # The conversation went on in the same Rasa conversation after the reload.
-    session_id = chat.storage_state()["sessionId"]
+    session_id = chat.conversation()
     tracker = servers.tracker(session_id)
     said = [e["text"] for e in tracker["events"] if e["event"] == "user"]
     assert said[:2] == ["/greet", OPENING] and said[-1] == last_answer, said
@@ -303,7 +307,7 @@ def test_patient_reaches_an_outcome_across_a_reload(chat, servers):
 def test_start_again_clears_the_chat_and_restarts_the_conversation(chat, servers):
     open_chat(chat)
     chat.type(OPENING)
-    session_id = chat.storage_state()["sessionId"]
+    session_id = chat.conversation()
     assert servers.tracker(session_id)["slots"]["requested_slot"], "the interview should run"
 
     chat.page.get_by_role("button", name="Start again").click()
@@ -334,7 +338,7 @@ def test_markup_from_her_or_the_bot_is_shown_as_text_and_never_runs(chat, server
 
     # Bot text with markup: put it in a slot that a response interpolates, and have Rasa send
     # that response to this conversation through the socketio channel.
-    session_id = chat.storage_state()["sessionId"]
+    session_id = chat.conversation()
     evil = (
         '<img src=x onerror="window.__xss=2"><script>window.__xss=3</script>'
         " javascript:alert(4) https://example.org/ok?a=1&b=<b>x</b>"

@@ -250,6 +250,13 @@ class Fleet:
             "REDIS_PORT": str(self.redis_port),
             "REDIS_PASSWORD": self.redis_password,
             "REDIS_DB": "1",
+            "WEB_ORIGINS": "http://127.0.0.1 http://localhost",
+            # Loopback only: no TLS here (tests/integration/test_tls.py checks the
+            # shipped TLS settings against PostgreSQL and Redis with certificates).
+            "DB_SSLMODE": "disable",
+            "DB_SSLROOTCERT": "",
+            "REDIS_TLS": "",
+            "REDIS_CA_CERTS": "",
             "SQL_POOL_SIZE": "10",
             "SQL_MAX_OVERFLOW": "10",
         }

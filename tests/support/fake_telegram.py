@@ -154,6 +154,8 @@ class FakeTelegram:
             if params.get("reply_markup"):
                 message["reply_markup"] = params["reply_markup"]
             return message
+        if method == "copyMessage":
+            return {"message_id": next(self._ids)}
         if method == "getWebhookInfo":
             return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
         return True

@@ -29,7 +29,9 @@ def postgres_bin(name: str) -> str | None:
 class Postgres:
     """A throw-away PostgreSQL server on 127.0.0.1 (as user `postgres` when run as root)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
+        """With `tls` (certificate, key files): TLS only, every other connection refused."""
+        self.tls = tls
         self.dir = Path(tempfile.mkdtemp(prefix="clinic-pg-"))
         self.port = free_port()
         self.db = "rasa"
@@ -58,6 +60,8 @@ class Postgres:
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} "
             "-c fsync=off -c full_page_writes=off"
         )
+        if self.tls:
+            options += self._tls_options(data)
         self._run(postgres_bin("pg_ctl"), "-D", str(data), "-w", "-t", "60",
                   "-l", str(self.dir / "postgres.log"), "-o", options, "start")  # fmt: skip
         engine = sa.create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
@@ -70,6 +74,20 @@ class Postgres:
         engine.dispose()
         return self
 
+    def _tls_options(self, data: Path) -> str:
+        """Copies the certificate and key where postgres may read them; hostssl only."""
+        cert, key = self.dir / "server.crt", self.dir / "server.key"
+        shutil.copy(self.tls[0], cert)
+        shutil.copy(self.tls[1], key)
+        key.chmod(0o600)
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            for path in (cert, key):
+                os.chown(path, user.pw_uid, user.pw_gid)
+        hba = data / "pg_hba.conf"
+        hba.write_text("local all all trust\nhostssl all all 127.0.0.1/32 trust\n")
+        return f" -c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={key}"
+
     def stop(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):
             self._run(postgres_bin("pg_ctl"), "-D", str(self.dir / "data"), "-w", "-m",
@@ -80,7 +98,8 @@ class Postgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def url(self, db: str | None = None) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{db or self.db}"
+        tls = "?sslmode=require" if self.tls else ""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{db or self.db}{tls}"
 
     def store_kwargs(self) -> dict:
         return {"dialect": "postgresql", "host": "127.0.0.1", "port": self.port,

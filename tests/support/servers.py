@@ -75,6 +75,13 @@ class Servers:
         self.procs: list[subprocess.Popen] = []
         self.tracker_store = tracker_store or shipped_tracker_store(workdir)
         self.env = dict(env or {})
+        # The widget's page is the only origin allowed to open a socket.
+        self.env.setdefault("WEB_ORIGINS", self.widget_origin)
+        # Scripted patients answer the moment a reply arrives, faster than the shipped
+        # limit of 1 message a second per socket (tests/test_socketio_channel.py tests
+        # that limit on the channel itself).
+        self.env.setdefault("WEB_MESSAGE_RATE", "50")
+        self.env.setdefault("WEB_MESSAGE_BURST", "50")
         self.actions_cmd = actions_cmd or ACTION_SERVER
         self.model = model or MODEL
         self.credentials = credentials or ROOT / "credentials.yml"

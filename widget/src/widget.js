@@ -300,6 +300,10 @@
     state.history.push(visible);
     renderMessage(visible);
     announcer.textContent = "";
+    // A focus move still pending from the last reply would land on the buttons she has
+    // just answered (and spend the press): only this message's reply moves the focus.
+    clearTimeout(focusTimer);
+    clearTimeout(focusFallback);
     awaitingFirstReply = true;
     saveState();
     setTyping(true);
@@ -321,6 +325,14 @@
     socket.on("session_confirm", function (data) {
       const id = typeof data === "string" ? data : data && data.session_id;
       if (!id) return;
+      if (state.sessionId && state.sessionId !== id) {
+        // The server did not confirm the saved conversation (it issues ids itself):
+        // what is on screen belongs to no conversation any more, so start afresh.
+        state.history = [];
+        state.replies = [];
+        log.textContent = "";
+        renderReplies();
+      }
       const isNew = state.sessionId !== id && state.history.length === 0;
       state.sessionId = id;
       confirmed = true;
