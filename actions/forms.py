@@ -149,9 +149,21 @@ class ValidateTriageForm(Action):
             # Rasa drops messages from slot-mapping actions, so the case is shown here.
             case = interview.case_from_slots(slots)
             dispatcher.utter_message(
-                text=f"[debug] case: {json.dumps(case)}\n[debug] still to ask: {questions}"
+                text=f"{_debug_reading(tracker)}\n[debug] case: {json.dumps(case)}\n"
+                f"[debug] still to ask: {questions}"
             )
         return [*events, SlotSet("requested_slot", questions[0] if questions else None)]
+
+
+def _debug_reading(tracker: Tracker) -> str:
+    """For staff (DEBUG=1): the intent read, its confidence, and the entities found."""
+    message = tracker.latest_message or {}
+    intent = message.get("intent") or {}
+    found = sorted({e.get("entity") for e in message.get("entities") or [] if e.get("entity")})
+    return (
+        f"[debug] intent: {intent.get('name')} ({float(intent.get('confidence') or 0):.2f}); "
+        f"entities: {', '.join(found) or 'none'}"
+    )
 
 
 class ActionAskRedFlags(Action):

@@ -34,18 +34,22 @@ YES_NO_UNSURE = [
 ]
 NONE_BUTTON = {"title": "None of these", "payload": "none of these"}
 YES_BUTTON = {"title": "Yes, one of these", "payload": "yes"}
-AFTER_OUTCOME_BUTTONS = [
-    {"title": "Book a visit", "payload": "how do I book"},
-    {"title": "Why does this happen?", "payload": "why does this happen"},
-    {"title": "Start again", "payload": "start again"},
-]
+BOOK_BUTTON = {"title": "Book a visit", "payload": "how do I book"}
+CHANGE_BUTTON = {"title": "Change something", "payload": "I want to change an answer"}
+WHY_BUTTON = {"title": "Why does this happen?", "payload": "why does this happen"}
+HELPS_BUTTON = {"title": "What helps?", "payload": "what generally helps"}
+LABRAL_BUTTON = {"title": "About labral tears", "payload": "what about my labral tear"}
+START_AGAIN_BUTTON = {"title": "Start again", "payload": "start again"}
 
 
 def _duration(weeks: float) -> str:
+    """A span as people say it: "2 weeks", "about 4 weeks", "about 5 months"."""
     if weeks < 1:
         return "under a week"
     if weeks < 9:
-        return f"{weeks:g} week{'s' if weeks != 1 else ''}"
+        whole = round(weeks)
+        about = "" if abs(weeks - whole) < 0.05 else "about "
+        return f"{about}{whole} week{'s' if whole != 1 else ''}"
     if weeks < 104:
         return f"about {round(weeks / 4.345)} months"
     return f"about {round(weeks / 52.18)} years"
@@ -147,7 +151,13 @@ def red_flag_message(outcome: Mapping[str, Any]) -> str:
 
 
 def outcome_messages(case: Mapping[str, Any], outcome: Mapping[str, Any]) -> List[Message]:
-    """All messages of the outcome, urgent advice first and alone."""
+    """The outcome, short enough for a phone, urgent advice first and alone.
+
+    After any urgent advice: the headline (the pattern in plain words, whether to book
+    a physio and why, the booking button), then what she told us, then the sources with
+    buttons for the details (why it happens, what helps, the labral-tear note), each a
+    follow-up answer fitted to her outcome (actions/followups.py).
+    """
     messages: List[Message] = []
     if outcome["red_flags"]:
         messages.append({"text": urgent_message(outcome)})
@@ -155,26 +165,39 @@ def outcome_messages(case: Mapping[str, Any], outcome: Mapping[str, Any]) -> Lis
             messages.append({"text": " ".join(outcome["red_flag_lines"])})
     elif "red_flags" in outcome["missing"]:
         messages.append({"text": unscreened_message(case.get("stage"))})
-    messages.append(
-        {
-            "text": summary(case),
-            "buttons": [{"title": "Change something", "payload": "I want to change an answer"}],
-        }
-    )
-    if outcome["pattern"] == "unclear":
-        body = outcome["pattern_description"]
-    else:
-        body = f"This sounds most like {outcome['pattern_name']}. {outcome['pattern_description']}"
-    messages.append({"text": f"{body}\n\nWhy it happens: {outcome['explanation']}"})
-    messages.append({"text": "What generally helps: " + " ".join(outcome["advice"])})
-    messages.append({"text": pt_message(outcome)})
+    messages.append({"text": headline(outcome), "buttons": [BOOK_BUTTON]})
+    messages.append({"text": summary(case), "buttons": [CHANGE_BUTTON]})
+    # The last message's buttons are the ones a chat widget keeps on screen: booking and
+    # changing an answer stay reachable there too.
+    buttons = [BOOK_BUTTON, WHY_BUTTON, HELPS_BUTTON]
     if outcome["labral_tear_note"]:
-        messages.append({"text": outcome["labral_tear_text"]})
+        buttons.append(LABRAL_BUTTON)
+    buttons += [CHANGE_BUTTON, START_AGAIN_BUTTON]
     sources = "; ".join(short_sources(outcome["sources"]))
     messages.append(
-        {"text": f"Based on: {sources}. {DISCLAIMER}", "buttons": AFTER_OUTCOME_BUTTONS}
+        {"text": f"Based on: {sources}. {DISCLAIMER} Tap for more:", "buttons": buttons}
     )
     return messages
+
+
+def headline(outcome: Mapping[str, Any]) -> str:
+    """The pattern in plain words, and whether to book a physio and why."""
+    if outcome["pattern"] == "unclear" or not outcome.get("pattern_reason"):
+        pattern = outcome["pattern_description"]
+    else:
+        pattern = outcome["pattern_reason"]
+    return f"{pattern} {pt_message(outcome)}"
+
+
+def details(outcome: Mapping[str, Any], what: str) -> str | None:
+    """One detail of her outcome, on a tap: `why` it happens or what `helps`."""
+    if what == "why":
+        if outcome["pattern"] == "unclear":
+            return outcome["explanation"]
+        return f"{outcome['pattern_description']} {outcome['explanation']}"
+    if what == "helps":
+        return " ".join(outcome["advice"])
+    return None
 
 
 def short_sources(sources: List[str]) -> List[str]:
@@ -188,22 +211,19 @@ def short_sources(sources: List[str]) -> List[str]:
 
 
 def pt_message(outcome: Mapping[str, Any]) -> str:
-    """Whether and why to book a physio, with the booking link."""
+    """Whether and why to book a physio, in a sentence or two, with where to book."""
     settings = clinic.settings()
+    where = f"Book at {settings['booking_url']}."
     if outcome["book_pt"]:
-        reasons = " ".join(outcome["book_pt_reasons"])
-        return (
-            f"Book a physio: yes. {reasons} You can book with {settings['name']} at "
-            f"{settings['booking_url']} or call {settings['phone']}."
-        )
+        # The first reason, which outranks the rest: one sentence of why on a phone.
+        reason = (outcome["book_pt_reasons"] or [""])[0]
+        return f"Book a physio: yes. {reason} {where}".replace("  ", " ")
     if outcome["red_flags"]:
         return (
-            "Book a physio: first get the warning sign above checked by your midwife or "
-            "doctor, as advised. A physio can help with the hip after that: "
+            "A physio can help with the hip once the warning sign above has been checked: "
             f"{settings['booking_url']}."
         )
     return (
-        "Book a physio: not needed right now, from what you told me. If it isn't getting "
-        "better after about 3 weeks of consistent exercise, or it gets worse, book at "
-        f"{settings['booking_url']}."
+        "A physio isn't needed yet. If it isn't better after 3 weeks of exercises, or it "
+        f"gets worse, book at {settings['booking_url']}."
     )

@@ -142,6 +142,29 @@ def questions_asked(path: Path = DIALOGUES) -> dict[str, float]:
     return {"median": statistics.median(counts), "max": max(counts), "dialogues": len(counts)}
 
 
+def outcome_words(path: Path = DIALOGUES) -> dict[str, Any]:
+    """Words of each dialogue's outcome as sent (actions.render), median and max.
+
+    The headline bubble, and everything before she taps (after any urgent advice).
+    """
+    from actions import render
+    from triage import triage
+
+    headline, total = [], []
+    for dialogue in load_dialogues(path):
+        case, _ = simulate(dialogue)
+        outcome = triage(case)
+        messages = render.outcome_messages(case, outcome)
+        start = next(i for i, m in enumerate(messages) if m.get("buttons") == [render.BOOK_BUTTON])
+        headline.append(len(messages[start]["text"].split()))
+        total.append(sum(len(m["text"].split()) for m in messages[start:]))
+    return {
+        "dialogues": len(total),
+        "headline": {"median": statistics.median(headline), "max": max(headline), "limit": 60},
+        "before_a_tap": {"median": statistics.median(total), "max": max(total), "limit": 150},
+    }
+
+
 def main() -> int:
     """Prints each problem and the questions per interview; exits 1 if any problem."""
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else DIALOGUES
@@ -152,6 +175,11 @@ def main() -> int:
     asked = questions_asked(path)
     print(f"{len(load_dialogues(path))} dialogues, {len(problems)} wrong expectations; "
           f"questions per interview: median {asked['median']:g}, max {asked['max']}")  # fmt: skip
+    words = outcome_words(path)
+    print(f"outcome words: headline median {words['headline']['median']:g}, max "
+          f"{words['headline']['max']} (limit 60); before a tap median "
+          f"{words['before_a_tap']['median']:g}, max {words['before_a_tap']['max']} "
+          "(limit 150)")  # fmt: skip
     return 1 if problems else 0
 
 

@@ -205,6 +205,19 @@ def interview_lines(interview: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def outcome_word_lines(words: dict[str, Any] | None) -> list[str]:
+    """How long the outcome is on her phone (the benchmark dialogues' outcomes)."""
+    if not words:
+        return []
+    head, total = words["headline"], words["before_a_tap"]
+    return [
+        f"- outcome words (the {words['dialogues']} benchmark dialogues' outcomes, after any "
+        f"urgent advice): headline bubble median {head['median']:g}, max {head['max']} "
+        f"(limit {head['limit']}); everything before a tap median {total['median']:g}, max "
+        f"{total['max']} (limit {total['limit']})"
+    ]
+
+
 def render(run: dict[str, Any], out_dir: Path) -> str:
     """Writes latest.md and latest.png for a main run; returns the Markdown."""
     results = run["results"]
@@ -229,6 +242,7 @@ def render(run: dict[str, Any], out_dir: Path) -> str:
         "",
         *speed.lines(run.get("speed")),
         *interview_lines(run.get("interview")),
+        *outcome_word_lines(run.get("outcome_words")),
         "",
         *profile_lines(next((r for r in results.values() if r.get("profile")), ours)),
         "",

@@ -633,6 +633,7 @@ class Bench:
             "results": results,
             "speed": speed_figures,
             "interview": check_dialogues.questions_asked(DIALOGUES),
+            "outcome_words": check_dialogues.outcome_words(DIALOGUES),
         }  # fmt: skip
         self.write(run)
         return 1 if failed else 0

@@ -6,10 +6,12 @@
 - Text starting with "/" is Rasa's syntax for a typed intent (`/affirm`,
   `/inform{"stage": "pregnant"}`). Only that exact form, with an intent of the domain
   and entities as a JSON object, stays a payload (the interview never takes a field
-  from one: actions/interview.py). Anything else ("/ I am bleeding heavily", "//help",
-  "/ /deny") is her words: every leading slash and space is dropped and the rest is
-  read like any message, so a warning sign in it counts, and Rasa's regex-intent
-  reader never logs the line.
+  from one: actions/interview.py). A payload of a domain intent with anything else in
+  its braces (`/inform{"requested_slot": "stage"}`) is the bare `/intent`: still a
+  typed payload, which sets, clears and skips nothing. Anything else ("/ I am bleeding
+  heavily", "//help", "/ /deny") is her words: every leading slash and space is
+  dropped and the rest is read like any message, so a warning sign in it counts, and
+  Rasa's regex-intent reader never logs the line.
 """
 
 from __future__ import annotations
@@ -70,4 +72,7 @@ def as_read(text: str, domain: Any = None) -> str:
     entities = getattr(domain, "entities", None) or ()
     if is_payload(stripped, intents, entities):
         return text
+    match = _PAYLOAD.match(stripped)
+    if match and match.group(1) in set(intents):
+        return "/" + match.group(1)  # a payload still, without what the domain lacks
     return _LEADING.sub("", stripped)

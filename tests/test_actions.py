@@ -144,8 +144,9 @@ async def test_outcome_sets_triage_with_every_contract_key(dispatcher, domain):
     assert outcome["book_pt"] is True
     assert events["outcome_given"] is True
     texts = [m["text"] for m in dispatcher.messages]
-    assert texts[0].startswith("Here's what you told me: 31 weeks pregnant")
-    assert any("IT band" in t for t in texts)
+    assert "often described as IT band syndrome" in texts[0] and "Book a physio: yes" in texts[0]
+    assert dispatcher.messages[0]["buttons"][0]["title"] == "Book a visit"
+    assert texts[1].startswith("Here's what you told me: 31 weeks pregnant")
     assert "not a diagnosis" in texts[-1]
     assert not any("you have" in t.lower() for t in texts)
 
@@ -244,3 +245,21 @@ async def test_a_shaky_affirm_is_not_a_yes(dispatcher, domain):
     )
     tracker.latest_message["intent"]["confidence"] = 0.5
     assert await ActionExtractCase().run(dispatcher, tracker, domain) == []
+
+
+async def test_staff_debug_shows_the_intent_its_confidence_and_the_entities(
+    dispatcher, domain, monkeypatch
+):
+    monkeypatch.setenv("TRIAGE_DEBUG", "1")
+    tracker = make_tracker(
+        slots={"red_flags": [], "stage": "pregnant", "weeks": 20.0, "requested_slot": "weeks"},
+        text="about 20 weeks",
+        intent="inform",
+        entities=[ent("weeks", 20)],
+        active_loop="triage_form",
+    )
+    tracker.latest_message["intent"]["confidence"] = 0.87
+    await ValidateTriageForm().run(dispatcher, tracker, domain)
+    shown = "\n".join(m["text"] for m in dispatcher.messages)
+    assert "[debug] intent: inform (0.87); entities: weeks" in shown
+    assert "[debug] case:" in shown

@@ -118,7 +118,7 @@ FIELDS: dict[str, dict[str, Any]] = {
         }
     ),
     "unstable": _bool("hips feel unstable", "hips feel stable"),
-    "tight": _bool("muscles tighten again soon after stretching", None),
+    "tight": _bool("muscles feel tight", None),
     "severity": {"kind": "int", "min": 0, "max": SEVERITY_MAX},
     "wakes_at_night": _bool("wakes you at night", "doesn't wake you at night"),
     "limits_daily_life": _bool("gets in the way of daily life", None),

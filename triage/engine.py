@@ -270,6 +270,30 @@ class Engine:
             result.append(f"{name}, '{cite['section']}'")
         return result
 
+    def _explanation_key(self, case: Mapping[str, Any], pattern: str) -> str:
+        """The key of the explanation for her outcome.
+
+        Her pattern's own, else the pregnancy guide's in pregnancy, else the postpartum
+        guide's muscle imbalance; `unclear` when no pattern fits.
+        """
+        explanations = self.book["explanation"]
+        if pattern == UNCLEAR:
+            return "unclear"
+        if pattern in explanations:
+            return pattern
+        if case.get("stage") == "pregnant" and "pregnancy" in explanations:
+            return "pregnancy"
+        return "default"
+
+    @staticmethod
+    def _advice_applies(item: Mapping[str, Any], case: Mapping[str, Any], has_pattern: bool):
+        stage = case.get("stage")
+        if stage is not None and stage not in item.get("stages", (stage,)):
+            return False
+        if item["show"] == "running":
+            return "running" in (case.get("triggers") or ())
+        return item["show"] == "always" or has_pattern
+
     def triage(self, case: Mapping[str, Any]) -> dict[str, Any]:
         """Builds the full outcome (contract keys plus a few extras) for a normalized case."""
         core = self.core(case)
@@ -285,9 +309,9 @@ class Engine:
             cited.append(book["unclear_pattern"])
 
         has_pattern = core["pattern"] != UNCLEAR
-        explanation = book["explanation"]["default" if has_pattern else "unclear"]
+        explanation = book["explanation"][self._explanation_key(case, core["pattern"])]
         cited.append(explanation)
-        advice = [a for a in book["advice"] if a["show"] == "always" or has_pattern]
+        advice = [a for a in book["advice"] if self._advice_applies(a, case, has_pattern)]
         cited += advice
 
         sources: list[str] = []
@@ -298,6 +322,9 @@ class Engine:
 
         top = next((u for u in RED_FLAG_URGENCIES if u == core["urgency"]), None)
         pattern_rule = self.pattern_by_id.get(core["pattern"])
+        description = (pattern_rule or book["unclear_pattern"])["description"].strip()
+        if pattern_rule and pattern_rule.get("in_pregnancy") and case.get("stage") == "pregnant":
+            description += " " + pattern_rule["in_pregnancy"].strip()
         return {
             "urgency": core["urgency"],
             "red_flags": list(core["red_flags"]),
@@ -314,7 +341,8 @@ class Engine:
             "urgent_advice": book["urgent_advice"][top]["text"].strip() if top else None,
             "red_flag_lines": [self.red_flags[f]["line"].strip() for f in core["red_flags"]],
             "pattern_name": pattern_rule["name"].strip() if pattern_rule else None,
-            "pattern_description": (pattern_rule or book["unclear_pattern"])["description"].strip(),
+            "pattern_description": description,
+            "pattern_reason": pattern_rule["reason"].strip() if pattern_rule else None,
             "labral_tear_text": (
                 book["labral_tear"]["text"].strip() if core["labral_tear_note"] else None
             ),

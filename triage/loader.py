@@ -55,7 +55,17 @@ _FACTS_FOR = {
 
 _CITE_KEYS = {"source", "section", "passage", "also", "note"}
 _RULE_KEYS = {
-    "patterns": {"id", "name", "description", "reason", "priority", "all", "any", "none"},
+    "patterns": {
+        "id",
+        "name",
+        "description",
+        "in_pregnancy",
+        "reason",
+        "priority",
+        "all",
+        "any",
+        "none",
+    },
     "not_covered": {"id", "reason", "effect", "all", "none"},
     "book_pt": {"id", "reason", "all", "none"},
     "labral_tear": {"id", "text", "all", "none"},
@@ -96,7 +106,11 @@ _TOP_KEYS = (
 SCREEN_STAGES = ("pregnant", "postpartum", "unknown")
 MAX_PAYLOAD_BYTES = 64  # Telegram's limit for a button's callback data
 FOLLOWUP_IDS = ("why", "what_helps", "how_long", "running", "labral_tear", "booking", "surgery")
-ADVICE_SHOW = ("always", "pattern")
+ADVICE_SHOW = ("always", "pattern", "running")
+# Explanations: `default` and `unclear` always; a pattern's own, and the pregnancy one
+# (the pregnancy source's cause), when the rulebook has them.
+EXPLANATION_KEYS = ("default", "unclear")
+EXPLANATION_OPTIONAL = ("pregnancy", *PATTERN_IDS)
 
 RULEBOOK_PATH = Path(__file__).with_name("rulebook.yml")
 
@@ -247,14 +261,16 @@ def _check_rules(data: Mapping, kind: str, sources: Mapping, ids: Iterable[str] 
         raise _fail(kind, f"missing rule(s): {', '.join(i for i in ids if i not in seen)}")
 
 
-def _check_texts(where: str, items: Any, sources: Mapping, required: Iterable[str]) -> None:
+def _check_texts(
+    where: str, items: Any, sources: Mapping, required: Iterable[str], optional: Iterable[str] = ()
+) -> None:
     if not isinstance(items, Mapping):
         raise _fail(where, "must be a mapping")
     for key in required:
         if key not in items:
             raise _fail(where, f"missing '{key}'")
     for key, item in items.items():
-        if key not in required:
+        if key not in required and key not in optional:
             raise _fail(f"{where}/{key}", "unknown entry")
         _check_cite(f"{where}/{key}", item, sources, {"text"})
         _text(f"{where}/{key}", item, "text")
@@ -374,7 +390,9 @@ def check_rulebook(data: Any) -> dict[str, Any]:
     _check_rules({"labral_tear": [labral]}, "labral_tear", sources, None)
     _check_texts("urgent_advice", data["urgent_advice"], sources, RED_FLAG_URGENCIES)
     _check_screen(data["safety_screen"])
-    _check_texts("explanation", data["explanation"], sources, ("default", "unclear"))
+    _check_texts(
+        "explanation", data["explanation"], sources, EXPLANATION_KEYS, EXPLANATION_OPTIONAL
+    )
     _check_texts("followups", data["followups"], sources, FOLLOWUP_IDS)
 
     advice = data["advice"]
@@ -382,8 +400,11 @@ def check_rulebook(data: Any) -> dict[str, Any]:
         raise _fail("advice", "must be a non-empty list")
     for number, item in enumerate(advice, 1):
         name = item.get("id", f"#{number}") if isinstance(item, Mapping) else f"#{number}"
-        _check_cite(f"advice/{name}", item, sources, {"id", "text", "show"})
+        _check_cite(f"advice/{name}", item, sources, {"id", "text", "show", "stages"})
         _text(f"advice/{name}", item, "text")
         if item.get("show") not in ADVICE_SHOW:
-            raise _fail(f"advice/{name}", "show must be 'always' or 'pattern'")
+            raise _fail(f"advice/{name}", f"show must be one of {', '.join(ADVICE_SHOW)}")
+        stages = item.get("stages", list(STAGES))
+        if not isinstance(stages, list) or not stages or set(stages) - set(STAGES):
+            raise _fail(f"advice/{name}", f"'stages' must list some of {', '.join(STAGES)}")
     return data

@@ -238,7 +238,7 @@ def run_session() -> Session:
             screen, prompt = wait_turn(term, store, 1)
             result.first = screen
             for turn in range(2, 32):
-                if "[debug] outcome:" in screen or "This sounds most like" in screen:
+                if "[debug] outcome:" in screen or "often described as" in screen:
                     result.outcome = screen
                     break
                 picked = answer(term, screen, prompt == FREE_TEXT)

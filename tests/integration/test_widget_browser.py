@@ -276,6 +276,25 @@ def test_patient_reaches_an_outcome_across_a_reload(chat, servers):
     assert said[:2] == ["/greet", OPENING] and said[-1] == last_answer, said
     assert tracker["slots"]["triage"]["book_pt"] is True, tracker["slots"]["triage"]
 
+    # On the phone the view lands on the outcome's headline (the pattern and the physio
+    # advice), not on its last bubble.
+    headline = page.locator(".hw-bot .hw-text", has_text="Book a physio").last
+    box = wait_until(
+        lambda: chat.js(
+            "const log = root.querySelector('.hw-log').getBoundingClientRect();"
+            " const heads = [...root.querySelectorAll('.hw-bot .hw-text')]"
+            "   .filter(e => e.textContent.includes('Book a physio'));"
+            " const head = heads[heads.length - 1].getBoundingClientRect();"
+            " return head.top >= log.top - 1 && head.top < log.bottom"
+            "   ? {top: head.top - log.top, logHeight: log.height} : null;"
+        ),
+        10,
+        "the outcome's headline in view",
+    )
+    assert box["top"] < box["logHeight"] / 2, box
+    assert "often described as" in headline.inner_text()
+    chat.screenshot("widget-phone-outcome.png", docs=True)
+
     link = page.locator(f'.hw-text a[href="{chat.booking_url}"]').first
     assert link.get_attribute("target") == "_blank"
     assert "noopener" in link.get_attribute("rel")
@@ -354,7 +373,11 @@ def test_markup_from_her_or_the_bot_is_shown_as_text_and_never_runs(chat, server
     assert page.locator("#hip-triage-widget img, #hip-triage-widget script").count() == 0
     assert page.locator(".hw-text b").count() == 0
     hrefs = page.locator(".hw-text a").evaluate_all("links => links.map(a => a.href)")
-    assert set(hrefs) == {"https://example.org/ok?a=1&b="}, hrefs  # no javascript: link
+    web = {href for href in hrefs if not href.startswith("tel:")}
+    assert web == {"https://example.org/ok?a=1&b="}, hrefs  # no javascript: link
+    # The numbers she is told to call are tap-to-call links (the greeting's emergency one).
+    emergency = clinic.settings()["emergency_number"]
+    assert f"tel:{emergency.replace(' ', '')}" in hrefs, hrefs
     assert page.evaluate("window.__xss") == 0
     assert chat.dialogs == [] and chat.errors == []
 

@@ -32,6 +32,7 @@
   const COLOR_VARS = { primary: "--hw-primary", onPrimary: "--hw-on-primary", text: "--hw-text",
     background: "--hw-bg", botBubble: "--hw-bot", userBubble: "--hw-user" };
   COLOR_VARS.onUserBubble = "--hw-on-user";
+  const PHONE_RE = /(\b(?:call|ring|phone|on)\s+)(\+?\d[\d ]{1,16}\d)(?![\d/-])/gi;
   const URL_RE = /https?:\/\/[^\s<>"'`]+/gi;
   const MAX_HISTORY = 300;
 
@@ -71,14 +72,30 @@
       const raw = match[0].replace(/[.,;:!?)\]]+$/, "");
       const href = safeHttpUrl(raw);
       if (!href) continue;
-      parent.append(document.createTextNode(source.slice(last, match.index)));
+      appendPhones(parent, source.slice(last, match.index));
       parent.append(
         el("a", { href: href, target: "_blank", rel: "noopener noreferrer", text: raw }),
       );
       last = match.index + raw.length;
       URL_RE.lastIndex = last;
     }
-    parent.append(document.createTextNode(source.slice(last)));
+    appendPhones(parent, source.slice(last));
+  }
+
+  // A number she is told to call ("call 999", "on 020 7946 0000") is a tap-to-call link;
+  // the number stays text (only digits, spaces and a leading + reach the href).
+  function appendPhones(parent, text) {
+    let last = 0;
+    let match;
+    PHONE_RE.lastIndex = 0;
+    while ((match = PHONE_RE.exec(text)) !== null) {
+      const number = match[2];
+      const start = match.index + match[1].length;
+      parent.append(document.createTextNode(text.slice(last, start)));
+      parent.append(el("a", { href: "tel:" + number.replace(/[^+\d]/g, ""), text: number }));
+      last = start + number.length;
+    }
+    parent.append(document.createTextNode(text.slice(last)));
   }
 
   // ---- conversation state, kept in sessionStorage (shared clinic PCs: not localStorage) ----
@@ -108,6 +125,7 @@
   let replyFocus = null; // how the last answer button was pressed: "keyboard" | "pointer"
   let replyTimer = null;
   let focusTimer = null;
+  let replyStart = null; // the first message of the bot's latest reply
   let focusFallback = null;
   let focusFellBack = false;
   const REPLY_FOCUS_WAIT = 2000; // ms to wait for the next question's buttons
@@ -194,6 +212,18 @@
     log.scrollTop = log.scrollHeight;
   }
 
+  // A reply of several messages (the outcome) is read from its first message: when it is
+  // taller than the view, the view lands on that message (the headline), not the last.
+  function showReply() {
+    if (!replyStart || !replyStart.isConnected) return scrollToEnd();
+    const top = replyStart.getBoundingClientRect().top - log.getBoundingClientRect().top;
+    if (log.scrollHeight - (log.scrollTop + top) > log.clientHeight) {
+      log.scrollTop += top;
+    } else {
+      scrollToEnd();
+    }
+  }
+
   function renderMessage(message) {
     const speaker = message.from === "bot" ? cfg.title + ": " : "You: ";
     const body = el("p", { class: "hw-text" });
@@ -272,18 +302,20 @@
       });
     if (buttons.length) state.replies = buttons;
     else if (awaitingFirstReply) state.replies = [];
-    awaitingFirstReply = false;
     setTyping(false);
     status.textContent = "";
+    const first = awaitingFirstReply;
+    awaitingFirstReply = false;
     if (typeof data.text === "string" && data.text.trim()) {
       const message = { from: "bot", text: data.text };
       state.history.push(message);
       renderMessage(message);
+      if (first || !replyStart) replyStart = log.lastElementChild;
       announce(data.text);
     }
     renderReplies();
     saveState();
-    scrollToEnd();
+    showReply();
     clearTimeout(focusTimer); // after the last message of a burst
     focusTimer = setTimeout(function () { restoreFocusAfterReply(false); }, 300);
   }
@@ -378,6 +410,8 @@
     state.open = true;
     saveState();
     scrollToEnd();
+    // After a reload the history is laid out only now: land on her current question.
+    window.requestAnimationFrame(scrollToEnd);
     loadClient();
     if (restoring !== true) input.focus();
   }
