@@ -107,8 +107,12 @@ actions-stop:
 shell: $(MODEL) ## rasa shell with the action server (DEBUG=1: case, intent, rule)
 	@mkdir -p var
 	@$(MAKE) --no-print-directory actions-bg
+	@echo "Starting the assistant (about 15 s); Rasa's start-up logs go to var/shell.log."
 	@trap '$(MAKE) --no-print-directory actions-stop' EXIT INT TERM; \
-	$(RASA) shell --model $(MODEL) -i 127.0.0.1 --port $(RASA_PORT) --endpoints $(ENDPOINTS)
+	PYTHONWARNINGS=ignore $(RASA) shell --model $(MODEL) -i 127.0.0.1 --port $(RASA_PORT) \
+	  --endpoints $(ENDPOINTS) 2>> var/shell.log \
+	  || { status=$$?; echo "rasa shell stopped ($$status); the end of var/shell.log:"; \
+	       tail -n 5 var/shell.log; exit $$status; }
 
 # The website chat widget: socket.io-client from the lock file (node_modules is git-ignored).
 WIDGET_PORT ?= 8080
@@ -127,10 +131,17 @@ run: $(MODEL) widget/node_modules ## rasa run, the action server and the demo pa
 	$(BIN)/python widget/serve.py --port $(WIDGET_PORT) --rasa-url "http://127.0.0.1:$(RASA_PORT)" > var/widget.log 2>&1 & echo $$! > var/widget.pid; \
 	for i in $$(seq 1 40); do curl -sf -o /dev/null "http://127.0.0.1:$(WIDGET_PORT)/" && break; \
 	  if [ $$i = 40 ]; then echo "widget server did not start; see var/widget.log"; exit 1; fi; sleep 0.25; done; \
-	echo "Chat in the browser: http://127.0.0.1:$(WIDGET_PORT)/ (ready once Rasa says the server is up)"; \
+	echo "Starting Rasa (about 15 s); its logs go to var/rasa.log."; \
 	WEB_ORIGINS="$${WEB_ORIGINS:-http://127.0.0.1:$(WIDGET_PORT) http://localhost:$(WIDGET_PORT)}" \
-	$(RASA) run --model $(MODEL) -i 127.0.0.1 --port $(RASA_PORT) \
-	  --endpoints $(ENDPOINTS) --credentials $(CREDENTIALS) --cors "http://127.0.0.1:$(WIDGET_PORT)" "http://localhost:$(WIDGET_PORT)"
+	PYTHONWARNINGS=ignore $(RASA) run --model $(MODEL) -i 127.0.0.1 --port $(RASA_PORT) \
+	  --endpoints $(ENDPOINTS) --credentials $(CREDENTIALS) \
+	  --cors "http://127.0.0.1:$(WIDGET_PORT)" "http://localhost:$(WIDGET_PORT)" >> var/rasa.log 2>&1 & rasa=$$!; \
+	trap 'kill $$rasa 2>/dev/null; $(MAKE) --no-print-directory actions-stop; kill $$(cat var/widget.pid 2>/dev/null) 2>/dev/null; rm -f var/widget.pid' EXIT INT TERM; \
+	until curl -sf -o /dev/null "http://127.0.0.1:$(RASA_PORT)/webhooks/health/"; do \
+	  kill -0 $$rasa 2>/dev/null || { echo "Rasa stopped; the end of var/rasa.log:"; tail -n 5 var/rasa.log; exit 1; }; \
+	  sleep 0.5; done; \
+	echo "Ready. Chat in the browser: http://127.0.0.1:$(WIDGET_PORT)/ (Ctrl-C stops it all)"; \
+	wait $$rasa
 
 clean: ## remove models, results and logs
 	rm -rf models results var/*.log .pytest_cache .ruff_cache

