@@ -46,6 +46,10 @@ CUE_LABELS = frozenset(
     }
 )
 CONCEPT_LABELS = frozenset({"_topic", "_sign"})
+# Signs that are an absence: a negated topic ("not felt him", "no kicks today") says it.
+NEGATED_TOPIC_IS_SIGN = frozenset({"reduced_baby_movements"})
+# ...negated within its own clause ("baby: kicking loads" after "fluid: none" is not).
+ABSENCE_WORDS = frozenset({"not", "no", "never", "n't", "nothing", "without", "barely", "hardly"})
 WEEKS_PREGNANT_MAX = WEEKS_MAX["pregnant"]
 SIMILE_DROPS = frozenset({"fall_or_trauma", "severe_constant_pain"})
 POSITIONAL = frozenset({"leg_numbness_weakness", "saddle_numbness"})
@@ -133,10 +137,22 @@ def concept_mentions(doc: Any, concepts: list[Any], negated: set[int]) -> list[M
     """A `_topic` and a `_sign` of the same flag in one clause: a possible mention."""
     found: list[Mention] = []
     for c_start, c_end in clauses(doc):
-        inside = [c for c in concepts if c_start <= c.start < c_end and id(c) not in negated]
-        flags = {c.value for c in inside if c.label == "_topic"} & {
-            c.value for c in inside if c.label == "_sign"
+        here = [c for c in concepts if c_start <= c.start < c_end]
+        inside = [c for c in here if id(c) not in negated]
+        # "I haven't felt him since breakfast": for these signs a negated topic is the sign.
+        absent = {
+            c.value
+            for c in here
+            if c.label == "_topic"
+            and id(c) in negated
+            and c.value in NEGATED_TOPIC_IS_SIGN
+            and any(t.lower_ in ABSENCE_WORDS for t in doc[c_start : c.start])
         }
+        flags = absent | (
+            {c.value for c in inside if c.label == "_topic"}
+            & {c.value for c in inside if c.label == "_sign"}
+        )
+        inside = here if absent else inside
         for flag in sorted(flags):
             spans = [c for c in inside if c.value == flag]
             found.append(

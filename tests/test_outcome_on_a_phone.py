@@ -145,3 +145,26 @@ def test_durations_read_as_people_say_them(weeks, said):
 def test_the_summary_holds_only_what_she_said():
     text = render.summary({"stage": "postpartum", "tight": True})
     assert text == "Here's what you told me: had your baby; muscles feel tight."
+
+
+def test_every_button_payload_fits_telegrams_64_bytes():
+    """Telegram refuses callback data over 64 bytes: every button the bot can send."""
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text())
+    buttons = [
+        button
+        for variants in domain["responses"].values()
+        for variant in variants
+        for button in variant.get("buttons") or []
+    ]
+    buttons += [value for name, value in vars(render).items() if name.endswith("_BUTTON")]
+    buttons += render.YES_NO_UNSURE
+    for stage in ("pregnant", "postpartum", None):
+        buttons += render.screen_question(stage, reasked=True)["buttons"]
+    for case in CASES.values():
+        case, outcome = outcome_of(case)
+        buttons += [
+            b for m in render.outcome_messages(case, outcome) for b in m.get("buttons") or []
+        ]
+    assert len(buttons) > 20
+    too_long = [b["payload"] for b in buttons if len(b["payload"].encode()) >= 64]
+    assert not too_long, too_long
