@@ -54,6 +54,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels import ids, shared_state
+from channels import text as text_rules
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,6 @@ RETRY_MAX_SECONDS = 300.0
 MIN_SECRET = 16
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]+)(?:@([A-Za-z0-9_]+))?(?:\s.*)?$", re.DOTALL)
-_LEADING_SLASHES = re.compile(r"^[\s/]+")
 # How long the shared facts are kept: Telegram redelivers an update for up to 24 h.
 UPDATE_TTL = 24 * 3600
 KEYBOARD_TTL = 7 * 24 * 3600
@@ -422,7 +422,7 @@ class SecureTelegramInput(TelegramInput):
                 return "/" + command
             if command in COMMAND_TEXTS and ours:
                 return COMMAND_TEXTS[command]
-        return _LEADING_SLASHES.sub("", text) or "/help"
+        return text_rules.strip_slashes(text) or "/help"
 
     async def handle_update(
         self,

@@ -33,6 +33,11 @@ _PAYLOAD = re.compile(r"^/([A-Za-z_][A-Za-z0-9_]{0,63})(\{.+\})?$", re.DOTALL)
 _LEADING = re.compile(r"^[\s/]+")
 
 
+def strip_slashes(text: str) -> str:
+    """The text without its leading slashes and spaces ("/ /deny" -> "deny")."""
+    return _LEADING.sub("", text)
+
+
 def clean_text(text: str) -> str:
     """The message without NUL bytes and control characters (tab and newline kept)."""
     return CONTROL.sub(" ", text.replace("\x00", ""))
@@ -75,4 +80,4 @@ def as_read(text: str, domain: Any = None) -> str:
     match = _PAYLOAD.match(stripped)
     if match and match.group(1) in set(intents):
         return "/" + match.group(1)  # a payload still, without what the domain lacks
-    return _LEADING.sub("", stripped)
+    return strip_slashes(stripped)

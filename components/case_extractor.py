@@ -75,6 +75,7 @@ COMMAND_CUES = {
         r"|(do not|don'?t)( \w+){0,3} (keep|store|save))\b"
     ),
 }
+CONTROL_INTENTS = frozenset(COMMAND_CUES)
 FALLBACK_THRESHOLD = 0.4  # = config.yml's FallbackClassifier threshold
 NOT_A_COMMAND = re.compile(
     r"\b(pain\w*|hurt\w*|ache\w*|aching|sore\w*|twinge\w*|throb\w*|stab\w*|burn\w*"
@@ -198,7 +199,7 @@ class CaseEntityExtractor(GraphComponent, EntityExtractorMixin):
         ):
             # Unsure of the intent, but she told us about her pain: treat it as an answer.
             new = {"name": "inform", "confidence": intent.get("confidence", 0.0)}
-        elif intent.get("name") in COMMAND_CUES and not _is_command(
+        elif intent.get("name") in CONTROL_INTENTS and not _is_command(
             intent["name"], message.get(TEXT) or "", entities
         ):
             # The best other intent if the classifier is at all sure of it (the fallback
@@ -207,7 +208,7 @@ class CaseEntityExtractor(GraphComponent, EntityExtractorMixin):
                 (
                     dict(r)
                     for r in ranking
-                    if r["name"] not in set(COMMAND_CUES) | red_intents
+                    if r["name"] not in CONTROL_INTENTS | red_intents
                     and r.get("confidence", 0.0) >= FALLBACK_THRESHOLD
                 ),
                 {"name": "nlu_fallback", "confidence": FALLBACK_THRESHOLD},

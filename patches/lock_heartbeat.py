@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import time
@@ -99,15 +100,22 @@ async def _keep_alive(store: LockStore, conversation_id: str, ticket: int, lifet
             logger.warning("Lock renewal failed: %s", type(error).__name__)
 
 
-def _modify(store: LockStore, conversation_id: str, change: Callable[[TicketLock], Any]) -> Any:
+def _modify(
+    store: LockStore,
+    conversation_id: str,
+    change: Callable[[TicketLock], Any],
+    create: bool = False,
+) -> Any:
     """Applies `change` to the stored lock atomically (Redis) and saves it.
 
-    Returns `change`'s result, or None when there is no lock.
+    Returns `change`'s result, or None when there is no lock (unless `create`: then a
+    new lock is changed and saved).
     """
     if not isinstance(store, RedisLockStore):
         found = store.get_lock(conversation_id)
-        if found is None:
+        if found is None and not create:
             return None
+        found = found or TicketLock(conversation_id)
         result = change(found)
         store.save_lock(found)
         return result
@@ -119,10 +127,12 @@ def _modify(store: LockStore, conversation_id: str, change: Callable[[TicketLock
             try:
                 pipe.watch(key)
                 raw = pipe.get(key)
-                if not raw:
+                if not raw and not create:
                     pipe.unwatch()
                     return None
-                found = TicketLock.from_dict(_json(raw))
+                found = (
+                    TicketLock.from_dict(json.loads(raw)) if raw else TicketLock(conversation_id)
+                )
                 result = change(found)
                 pipe.multi()
                 pipe.set(key, found.dumps())
@@ -132,32 +142,11 @@ def _modify(store: LockStore, conversation_id: str, change: Callable[[TicketLock
                 continue  # another server changed it meanwhile: read it again
 
 
-def _json(raw: bytes | str) -> dict:
-    import json
-
-    return json.loads(raw)
-
-
 def issue_ticket(self: RedisLockStore, conversation_id: str, lock_lifetime: float = 0) -> int:
     """`RedisLockStore.issue_ticket` as one transaction (no lost tickets)."""
-    import redis
-
     lifetime = lock_lifetime or ticket_seconds()
-    key = self.key_prefix + conversation_id
     try:
-        while True:
-            with self.red.pipeline() as pipe:
-                try:
-                    pipe.watch(key)
-                    raw = pipe.get(key)
-                    found = TicketLock.from_dict(_json(raw)) if raw else TicketLock(conversation_id)
-                    number = found.issue_ticket(lifetime)
-                    pipe.multi()
-                    pipe.set(key, found.dumps())
-                    pipe.execute()
-                    return number
-                except redis.WatchError:
-                    continue
+        return _modify(self, conversation_id, lambda lock: lock.issue_ticket(lifetime), True)
     except Exception as error:
         raise LockError(f"Error while acquiring lock: {type(error).__name__}") from None
 

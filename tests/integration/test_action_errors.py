@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.ports import free_port, wait_until
+from tests.support.ports import free_port, wait_for, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 WORDS = "I think I am bleeding heavily since this morning"
@@ -63,7 +63,7 @@ def test_a_failing_action_names_itself_and_nothing_she_wrote(tmp_path):
     with open(log, "wb") as out:
         proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_until(lambda: _health(port), 60, "the action server")
+        wait_for(f"http://127.0.0.1:{port}/health", 60, proc)
         status, answer = call(port)
         wait_until(lambda: "ValueError" in log.read_text(), 10, "the error in the log")
     finally:
@@ -75,11 +75,3 @@ def test_a_failing_action_names_itself_and_nothing_she_wrote(tmp_path):
     assert "Action 'action_fail_loudly' failed: ValueError" in text
     for said in (WORDS, "bleeding", "heavily"):
         assert said not in text and said not in answer, f"{said!r} leaked"
-
-
-def _health(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
