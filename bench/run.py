@@ -59,6 +59,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         # Also, with patients pausing before each answer (mean PACED_THINK s).
         "paced_levels": [32],
         "paced_seconds": 8.0,
+        # One long conversation (interview, then follow-up questions), both configs.
+        "long_turns": 160,
+        # Many patients at once pacing like patients (ours only: one Rasa server).
+        "crowd": {"conversations": 200, "think": 10.0, "seconds": 60.0},
     },
     "smoke": {
         "levels": [1, 8],
@@ -71,6 +75,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "max_epochs": 3,
         "profile_seconds": 0.0,
         "train_timeout": 300.0,
+        "long_turns": 40,
     },
     "variants": {
         "levels": [1, 32],
@@ -213,6 +218,8 @@ class Bench:
             self.s["repeats"] = args.repeats
         self.s["think"] = args.think
         self.s.setdefault("paced_levels", [])
+        self.s.setdefault("long_turns", 0)
+        self.s.setdefault("crowd", None)
         self.s["paced_think"] = PACED_THINK
         if args.levels:
             self.s["levels"] = args.levels
@@ -279,16 +286,18 @@ class Bench:
 
     def measured_load(
         self, url: str, rasa: procs.Server, actions: procs.Server, level: int, rep: int,
-        tag: str, paced: bool = False,
+        tag: str, paced: bool = False, think: float | None = None, seconds: float | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         """One timed repeat at `level` conversations, with CPU readings around it."""
-        think = self.s["paced_think"] if paced else self.s["think"]
-        seconds = self.s["paced_seconds"] if paced else self.s["max_seconds"]
+        if think is None:
+            think = self.s["paced_think"] if paced else self.s["think"]
+        if seconds is None:
+            seconds = self.s["paced_seconds"] if paced else self.s["max_seconds"]
         busy0, _ = procs.machine_busy_s()
         r0, a0 = procs.cpu_s(rasa.pid), procs.cpu_s(actions.pid)
         t0 = time.monotonic()
         data = self.loadgen(
-            url, level, self.s["max_dialogues"].get(level, 2 * level), seconds,
+            url, level, self.s["max_dialogues"].get(level, 10 * level), seconds,
             offset=rep * 7, name=f"{tag}-c{level}{'p' if paced else ''}-r{rep}", think=think,
         )  # fmt: skip
         wall = time.monotonic() - t0
@@ -334,6 +343,64 @@ class Bench:
             "failures": failures,
             "turns": len(data["turns"]),
         }
+
+    def long_conversation(self, subject: Subject) -> None:
+        """One conversation of `long_turns` turns: does a turn cost more as it grows?"""
+        turns = self.s["long_turns"]
+        assert subject.rasa is not None
+        self.log(f"{subject.name}: one long conversation ({turns} turns)")
+        out = self.tmp / f"long-{subject.name}.json"
+        cpu0 = procs.cpu_s(subject.rasa.pid)
+        subprocess.run(
+            [sys.executable, "-m", "bench.longconv", "--url", subject.url, "--token",
+             self.token, "--turns", str(turns), "--out", str(out)],
+            cwd=ROOT, env=procs.env(), check=True, timeout=turns * 20 + 120,
+        )  # fmt: skip
+        cpu = procs.cpu_s(subject.rasa.pid) - cpu0
+        data = json.loads(out.read_text())
+        windows = data["windows"]
+        first, last = windows[0]["p50"], windows[-1]["p50"]
+        subject.result["long"] = {
+            "turns": data["turns"],
+            "events": data["events"],
+            "interview_turns": data["interview_turns"],
+            "windows": windows,
+            "first_p50": first,
+            "last_p50": last,
+            "last_over_first": last / first if first else None,
+            "server_cpu_ms_per_turn": 1000 * cpu / data["turns"],
+        }
+        self.log(
+            f"{subject.name}: long conversation, {data['events']} events: median turn "
+            f"{first:.0f} ms (turns {windows[0]['turns']}) -> {last:.0f} ms "
+            f"(turns {windows[-1]['turns']})"
+        )
+
+    def crowd(self, subject: Subject) -> None:
+        """Many conversations at once, each pausing like a patient, on one Rasa server."""
+        crowd = self.s["crowd"]
+        assert subject.rasa is not None and subject.actions is not None
+        n, think = crowd["conversations"], crowd["think"]
+        self.log(f"{subject.name}: {n} conversations pausing {think:g} s")
+        subject.result["crowd"] = {
+            "conversations": n,
+            "think": think,
+            **self.measured_load(
+                subject.url,
+                subject.rasa,
+                subject.actions,
+                n,
+                0,
+                f"{subject.name}-crowd",
+                think=think,
+                seconds=crowd["seconds"],
+            ),  # fmt: skip
+        }
+        c = subject.result["crowd"]
+        self.log(
+            f"{subject.name}: {n} paced conv.: p50 {c.get('p50', 0):.0f} ms, "
+            f"p95 {c.get('p95', 0):.0f} ms, {c['turns']} turns, {c['error_count']} errors"
+        )
 
     # -------------------------------------------------------------- profile
     def profile(
@@ -578,6 +645,12 @@ class Bench:
                 except errors as exc:
                     for subject in alive:
                         self._fail(subject, exc)
+            if self.s["long_turns"]:
+                each(self.long_conversation)
+            if self.s["crowd"]:
+                for subject in subjects:
+                    if subject.name == "ours" and subject.error is None:
+                        one(self.crowd, subject)
             each(self.finish)
         finally:
             for subject in subjects:

@@ -10,7 +10,13 @@ each one (tests/test_patches.py fails if a patched function's signature changes)
 - ``degraded_mode``: ``Agent.handle_message`` and ``RemoteAction.run``: the message
   guard, and the apology, timeouts and red-flag salvage when the action server fails.
 - ``action_reply_schema``: ``RemoteAction._validate_action_result``: the reply schema
-  compiled once (it was 63% of a turn's CPU).
+  compiled once (it was 63% of a turn's CPU), each event checked by its name.
+- ``action_request``: ``RemoteAction._action_call_format``: the action server is sent
+  the events of the last three turns, not the whole conversation (flat turn cost).
+- ``policy_states``: ``Policy._prediction_states``, ``Domain.states_for_tracker_history``
+  and ``DialogueStateTracker.applied_events``: the rule and memoization policies get
+  their last states from a memo per conversation instead of a replay of the whole
+  conversation per prediction; applied events fold in only new events.
 - ``tracker_store``: ``FailSafeTrackerStore.on_tracker_store_error`` and
   ``on_tracker_store_retrieve_error``: no silent switch to memory when the database fails.
 - ``lock_heartbeat``: ``LockStore.lock`` and ``RedisLockStore.issue_ticket``,
@@ -51,6 +57,20 @@ PATCHES = (
         "action_reply_schema",
         ("rasa.core.actions.action.RemoteAction._validate_action_result",),
         "the action-reply schema compiled once instead of on every call",
+    ),
+    Patch(
+        "action_request",
+        ("rasa.core.actions.action.RemoteAction._action_call_format",),
+        "the action server is sent the recent turns' events, not every event",
+    ),
+    Patch(
+        "policy_states",
+        (
+            "rasa.core.policies.policy.Policy._prediction_states",
+            "rasa.shared.core.domain.Domain.states_for_tracker_history",
+            "rasa.shared.core.trackers.DialogueStateTracker.applied_events",
+        ),
+        "the rule and memoization policies' last states, replayed once, not every time",
     ),
     Patch(
         "tracker_store",

@@ -19,6 +19,11 @@ Differences from `rasa.core.tracker_store.SQLTrackerStore`:
   store: the message is not handled (the patient gets an apology, see
   patches/degraded_mode.py) and nothing is kept anywhere but the database.
 - `check()` is a cheap query for the health check (channels/health.py).
+- Turn cost flat in conversation length (store/cache.py): recently used trackers are
+  kept in memory (`cache_trackers`, default 512; 0 turns it off) and used only while
+  one cheap query finds the database's newest event id for the conversation
+  unchanged, so two servers never serve a stale tracker. A save of a tracker read
+  from the cache appends only its new events, with one insert.
 - Erasure: when the turn being saved ran `action_erase_conversation` and that action
   set `erasure_confirmed` (it is only set when the patient confirmed), every stored
   event of the conversation is deleted instead of saving; nothing is re-inserted, and
@@ -29,7 +34,10 @@ Differences from `rasa.core.tracker_store.SQLTrackerStore`:
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
+import operator
 import os
 import sys
 import time
@@ -42,6 +50,9 @@ from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs, is_po
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
+
+from store.cache import DEFAULT_SIZE, Entry, TrackerCache, clone
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +112,7 @@ class ClinicTrackerStore(SQLTrackerStore):
         query: Dict | None = None,
         startup_wait: float = DEFAULT_STARTUP_WAIT,
         exit_on_error: bool = True,
+        cache_trackers: int = DEFAULT_SIZE,
         **kwargs: Any,
     ) -> None:
         """Connects to the database, waiting at most `startup_wait` seconds.
@@ -114,6 +126,8 @@ class ClinicTrackerStore(SQLTrackerStore):
             TrackerStoreConfigError: the database cannot be reached or used (only
                 with `exit_on_error=False`).
         """
+        self._cache = TrackerCache(int(cache_trackers))
+        self._newest_query: Any = None
         try:
             self._connect(
                 domain, dialect, host, port, db, username, password, event_broker,
@@ -192,16 +206,118 @@ class ClinicTrackerStore(SQLTrackerStore):
         with self.engine.connect() as connection:
             connection.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).all()
 
+    @property
+    def domain(self) -> Domain:
+        """The domain trackers are built with; a new one empties the cache."""
+        return self._domain
+
+    @domain.setter
+    def domain(self, domain: Domain | None) -> None:
+        self._domain = domain or Domain.empty()
+        self._cache.clear()
+
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        """The current session of a conversation, from memory if the database agrees."""
+        entry = self._fresh_entry(sender_id)
+        return clone(entry.tracker) if entry is not None else None
+
+    async def retrieve_full_tracker(self, conversation_id: str) -> DialogueStateTracker | None:
+        """Every session of a conversation; from memory when it has had only one."""
+        entry = self._fresh_entry(conversation_id)
+        if entry is None:
+            return None
+        if entry.whole:
+            return clone(entry.tracker)
+        return await super().retrieve_full_tracker(conversation_id)
+
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Saves the new events, or erases the conversation if she confirmed erasure."""
+        sender_id = tracker.sender_id
         if erasure_confirmed(tracker):
-            count = self.erase(tracker.sender_id)
+            self._cache.drop(sender_id)
+            count = self.erase(sender_id)
             logger.info("Erased a conversation at the patient's request (%d events).", count)
             return
-        await super().save(tracker)
+        entry = self._cache.get(sender_id)
+        try:
+            if entry is not None and _extends(tracker, entry):
+                await self.stream_events(tracker)
+                if self._append(tracker, entry):
+                    return
+            self._cache.drop(sender_id)
+            await super().save(tracker)
+        except BaseException:
+            self._cache.drop(sender_id)
+            raise
+
+    # ------------------------------------------------------------------ cache
+    def _fresh_entry(self, sender_id: str) -> Entry | None:
+        """The cached entry if the database's newest event id still matches, else a read."""
+        entry = self._cache.get(sender_id) if self._cache.size else None
+        if entry is not None:
+            with self.engine.connect() as connection:
+                if self._newest_id(connection, sender_id) == entry.newest_id:
+                    return entry
+            self._cache.drop(sender_id)
+        return self._load(sender_id)
+
+    def _newest_id(self, connection: Any, sender_id: str) -> int | None:
+        if self._newest_query is None:
+            table = self.SQLEvent.__table__
+            self._newest_query = sa.select(sa.func.max(table.c.id)).where(
+                table.c.sender_id == sa.bindparam("sender")
+            )
+        return connection.execute(self._newest_query, {"sender": sender_id}).scalar()
+
+    def _load(self, sender_id: str) -> Entry | None:
+        """Reads a conversation's events once; caches and returns its current session.
+
+        The session is what Rasa's SQL store returns: the events from the newest
+        `SessionStarted` timestamp on (all of them if there is none).
+        """
+        table = self.SQLEvent.__table__
+        query = (
+            sa.select(table.c.id, table.c.type_name, table.c.timestamp, table.c.data)
+            .where(table.c.sender_id == sender_id)
+            .order_by(table.c.id)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        if not rows or not self.domain:
+            return None
+        starts = [r.timestamp for r in rows if r.type_name == SessionStarted.type_name]
+        start = max(starts) if starts else None
+        session = [r for r in rows if start is None or r.timestamp >= start]
+        tracker = DialogueStateTracker.from_dict(
+            sender_id, [json.loads(r.data) for r in session], self.domain.slots
+        )
+        whole = len(session) == len(rows)
+        self._cache.put(sender_id, tracker, rows[-1].id, whole)
+        return self._cache.get(sender_id) or Entry(tracker, rows[-1].id, whole)
+
+    def _append(self, tracker: DialogueStateTracker, entry: Entry) -> bool:
+        """Inserts only the events after the cached ones; False if the database moved on."""
+        sender_id = tracker.sender_id
+        new = list(itertools.islice(tracker.events, len(entry.tracker.events), None))
+        table = self.SQLEvent.__table__
+        with self.engine.begin() as connection:
+            if self._newest_id(connection, sender_id) != entry.newest_id:
+                return False
+            if new:
+                connection.execute(table.insert(), [_row(sender_id, e) for e in new])
+                newest = self._newest_id(connection, sender_id)
+            else:
+                newest = entry.newest_id
+        if any(isinstance(event, SessionStarted) for event in new):
+            # A new session: the next read is only that session, from the database.
+            self._cache.drop(sender_id)
+        else:
+            self._cache.put(sender_id, tracker, newest, entry.whole)
+        return True
 
     def erase(self, sender_id: str) -> int:
         """Deletes every stored event of one conversation; returns how many."""
+        self._cache.drop(sender_id)
         table = self.SQLEvent.__table__
         with self.engine.begin() as connection:
             result = connection.execute(table.delete().where(table.c.sender_id == sender_id))
@@ -232,6 +348,7 @@ class ClinicTrackerStore(SQLTrackerStore):
         if not days >= 0:
             raise ValueError("days must be a number >= 0")
         cutoff = (time.time() if now is None else now) - days * 86400
+        self._cache.clear()
         with self.engine.connect() as connection, connection.begin() as transaction:
             counts = self._purge(connection, cutoff)
             if dry_run:
@@ -265,6 +382,27 @@ class ClinicTrackerStore(SQLTrackerStore):
         )
         deleted += int(result.rowcount or 0)
         return {"conversations": len(stale_ids), "events": deleted}
+
+
+def _extends(tracker: DialogueStateTracker, entry: Entry) -> bool:
+    """True if `tracker` is the cached one plus new events (the very same event objects)."""
+    cached = entry.tracker.events
+    if len(tracker.events) < len(cached) or tracker.events.maxlen is not None:
+        return False
+    return all(map(operator.is_, itertools.islice(tracker.events, len(cached)), cached))
+
+
+def _row(sender_id: str, event: Any) -> Dict[str, Any]:
+    """One events-table row, with the columns Rasa's SQL store writes."""
+    data = event.as_dict()
+    return {
+        "sender_id": sender_id,
+        "type_name": event.type_name,
+        "timestamp": data.get("timestamp"),
+        "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+        "action_name": data.get("name"),
+        "data": json.dumps(data),
+    }
 
 
 def _where(url: Any) -> str:

@@ -67,16 +67,36 @@ def _result(p95_1: float, p95_32: float, paced_32: float, train: float) -> dict:
 
 
 def test_table_checks_every_latency_target_against_the_default():
-    ours, default = _result(30, 1200, 70, 15), _result(100, 3000, 300, 160)
+    ours, default = _result(15, 1200, 70, 15), _result(100, 3000, 300, 160)
     table = {row[0]: row for row in report.rows(ours, default, [1, 32], [32], 3.0)}
     assert table["Cold training time (s)"][1:] == ["15.0", "160.0", "0.09", "< 30 s", "yes"]
     assert table["Turn latency p95 at 1 conv. (ms)"][-1] == "yes"
     assert table["Turn latency p95 at 32 conv. (ms)"][-1] == "**no**"  # 1200 ms > 250 ms
     assert table["Turn latency p95 at 32 conv., pausing 3 s (ms)"][-1] == "yes"
-    slower = _result(60, 1200, 200, 15)  # more than half the default's p95 at 1 conv.
+    slower = _result(30, 1200, 200, 15)  # over 0.2 x the default's p95 at 1 conv.
     table = {row[0]: row for row in report.rows(slower, default, [1, 32], [32], 3.0)}
     assert table["Turn latency p95 at 1 conv. (ms)"][-1] == "**no**"
     assert table["Turn latency p95 at 32 conv., pausing 3 s (ms)"][-1] == "**no**"
+
+
+def test_table_has_the_long_conversation_and_the_crowd_with_their_targets():
+    windows = [{"turns": "1-20", "first": 1, "p50": 40.0}, {"turns": "141-160", "first": 141,
+               "p50": 50.0}]  # fmt: skip
+    ours = {
+        "long": {"windows": windows, "first_p50": 40.0, "last_p50": 50.0,
+                 "last_over_first": 1.25, "events": 900, "server_cpu_ms_per_turn": 20.0},
+        "crowd": {"conversations": 200, "think": 10.0, "p50": 30.0, "p95": 260.0, "p99": 400.0,
+                  "error_count": 0},
+        "load": {"32": {"median": {"server_cpu_ms_per_turn": 16.0}}},
+    }  # fmt: skip
+    table = {row[0]: row for row in report.rows(ours, {}, [32])}
+    assert table["Long conversation: turns 141-160 over turns 1-20 (median turn)"][-1] == "yes"
+    assert table["Turn latency p95 at 200 conv., pausing 10 s (ms)"][-2:] == ["< 250 ms", "**no**"]
+    assert table["Errors at 200 conv., pausing 10 s"][-1] == "yes"
+    assert table["Rasa server CPU per turn at 32 conv. (ms)"][-2:] == ["≤ 15 ms", "**no**"]
+    ours["long"]["last_over_first"] = 2.0
+    table = {row[0]: row for row in report.rows(ours, {}, [32])}
+    assert table["Long conversation: turns 141-160 over turns 1-20 (median turn)"][-1] == "**no**"
 
 
 def test_benchmark_dialogues_expect_what_the_engine_concludes():

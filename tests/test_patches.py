@@ -1,6 +1,7 @@
 """The patches of Rasa internals: one registry, installed from one place, and the
 compiled action-reply check accepts and rejects exactly what Rasa's own does."""
 
+import datetime
 import importlib
 import inspect
 import re
@@ -23,6 +24,14 @@ SIGNATURES = {
         "self", "output_channel", "nlg", "tracker", "domain",
     ],
     "rasa.core.actions.action.RemoteAction._validate_action_result": ["self", "result"],
+    "rasa.core.actions.action.RemoteAction._action_call_format": ["self", "tracker", "domain"],
+    "rasa.core.policies.policy.Policy._prediction_states": [
+        "self", "tracker", "domain", "use_text_for_last_user_input", "rule_only_data",
+    ],
+    "rasa.shared.core.domain.Domain.states_for_tracker_history": [
+        "self", "tracker", "omit_unset_slots", "ignore_rule_only_turns", "rule_only_data",
+    ],
+    "rasa.shared.core.trackers.DialogueStateTracker.applied_events": ["self"],
     "rasa.core.tracker_store.FailSafeTrackerStore.on_tracker_store_error": ["self", "error"],
     "rasa.core.tracker_store.FailSafeTrackerStore.on_tracker_store_retrieve_error": [
         "self", "error",
@@ -77,6 +86,46 @@ def test_invalid_replies_fail_both_checks_with_the_same_message(stock_check, rep
         action._validate_action_result(reply)
     assert ours.value.message == stock.value.message
     assert "Failed to validate Action server response" in ours.value.message
+
+
+def _replies():
+    """Every Rasa event as a reply of one, and each with one field broken or missing."""
+    from rasa.shared.core import events as ev
+
+    samples = [
+        ev.UserUttered("hi", {"name": "greet", "confidence": 0.9}, [], input_channel="rest"),
+        ev.BotUttered("hello", {"buttons": [{"title": "Yes", "payload": "/affirm"}]}),
+        ev.SlotSet("weeks", 30), ev.ActionExecuted("action_listen"), ev.Restarted(),
+        ev.UserUtteranceReverted(), ev.AllSlotsReset(), ev.ActionReverted(),
+        ev.ConversationPaused(), ev.ConversationResumed(), ev.FollowupAction("utter_greet"),
+        ev.ActiveLoop("triage_form"), ev.LoopInterrupted(True), ev.SessionStarted(),
+        ev.ActionExecutionRejected("triage_form"), ev.EntitiesAdded([{"entity": "a"}]),
+        ev.DefinePrevUserUtteredFeaturization(False), ev.AgentUttered("x"),
+        ev.ReminderScheduled("remind", datetime.datetime(2030, 1, 1)),
+        ev.ReminderCancelled("remind"), ev.StoryExported("path"),
+    ]  # fmt: skip
+    broken = [12345, None, "text", [1], {"a": 1}, True]
+    for event in samples:
+        data = event.as_dict()
+        yield {"events": [data], "responses": []}
+        for key in data:
+            yield {"events": [{k: v for k, v in data.items() if k != key}]}
+            for value in broken:
+                yield {"events": [data, {**data, key: value}]}
+    yield {"events": [{"event": "no_such_event"}]}
+    yield {"events": [{"event": 7}]}
+    yield {"events": None}
+    yield {"responses": "no list"}
+    yield "not an object"
+
+
+def test_the_check_by_event_name_accepts_exactly_what_the_whole_schema_accepts():
+    whole = action_reply_schema._validator()
+    replies = list(_replies())
+    verdicts = [(whole.is_valid(r), action_reply_schema.is_valid_reply(r)) for r in replies]
+    assert len(replies) > 500
+    assert sum(ours for _, ours in verdicts) > 50 and sum(not o for _, o in verdicts) > 50
+    assert [i for i, (w, o) in enumerate(verdicts) if w != o] == []
 
 
 def test_the_component_installs_the_check_when_created_and_leaves_messages_alone(stock_check):
