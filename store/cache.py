@@ -32,6 +32,7 @@ class Entry:
     tracker: DialogueStateTracker
     newest_id: int
     whole: bool  # the tracker holds every stored event (one session), not only the last
+    full: DialogueStateTracker | None = None  # every session, when not `whole` (private)
 
 
 def clone(tracker: DialogueStateTracker) -> DialogueStateTracker:
@@ -75,12 +76,17 @@ class TrackerCache:
         return entry
 
     def put(
-        self, sender_id: str, tracker: DialogueStateTracker, newest_id: int, whole: bool
-    ) -> None:
-        """Caches a private clone of `tracker`, stored up to event id `newest_id`."""
+        self, sender_id: str, tracker: DialogueStateTracker, newest_id: int, whole: bool,
+        full: DialogueStateTracker | None = None,
+    ) -> None:  # fmt: skip
+        """Caches a private clone of `tracker`, stored up to event id `newest_id`.
+
+        `full` (every session, when `tracker` holds only the last) must be private
+        already: the cache keeps it as it is.
+        """
         if self.size == 0:
             return
-        self._entries[sender_id] = Entry(clone(tracker), newest_id, whole)
+        self._entries[sender_id] = Entry(clone(tracker), newest_id, whole, full)
         self._entries.move_to_end(sender_id)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)

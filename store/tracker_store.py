@@ -226,8 +226,8 @@ class ClinicTrackerStore(SQLTrackerStore):
         entry = self._fresh_entry(conversation_id)
         if entry is None:
             return None
-        if entry.whole:
-            return clone(entry.tracker)
+        if entry.whole or entry.full is not None:
+            return clone(entry.tracker if entry.whole else entry.full)
         return await super().retrieve_full_tracker(conversation_id)
 
     async def save(self, tracker: DialogueStateTracker) -> None:
@@ -292,8 +292,13 @@ class ClinicTrackerStore(SQLTrackerStore):
             sender_id, [json.loads(r.data) for r in session], self.domain.slots
         )
         whole = len(session) == len(rows)
-        self._cache.put(sender_id, tracker, rows[-1].id, whole)
-        return self._cache.get(sender_id) or Entry(tracker, rows[-1].id, whole)
+        full = None
+        if not whole:  # e.g. her first session's `action_session_start` comes before it
+            full = DialogueStateTracker.from_dict(
+                sender_id, [json.loads(r.data) for r in rows], self.domain.slots
+            )
+        self._cache.put(sender_id, tracker, rows[-1].id, whole, full)
+        return self._cache.get(sender_id) or Entry(tracker, rows[-1].id, whole, full)
 
     def _append(self, tracker: DialogueStateTracker, entry: Entry) -> bool:
         """Inserts only the events after the cached ones; False if the database moved on."""
@@ -312,7 +317,12 @@ class ClinicTrackerStore(SQLTrackerStore):
             # A new session: the next read is only that session, from the database.
             self._cache.drop(sender_id)
         else:
-            self._cache.put(sender_id, tracker, newest, entry.whole)
+            full = None
+            if entry.full is not None:
+                full = clone(entry.full)
+                for event in new:
+                    full.update(event)
+            self._cache.put(sender_id, tracker, newest, entry.whole, full)
         return True
 
     def erase(self, sender_id: str) -> int:

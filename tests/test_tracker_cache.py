@@ -144,3 +144,20 @@ def test_a_clone_shares_no_container_that_changes_with_events():
         assert copy.slots[name] is not slot
     copy.update(SlotSet("stage", "postpartum"))
     assert tracker.get_slot("stage") == "pregnant"
+
+
+async def test_the_full_tracker_comes_from_memory_and_equals_rasas(store, tmp_path, monkeypatch):
+    plain = SQLTrackerStore(DOMAIN, dialect="sqlite", db=str(tmp_path / "plain.db"))
+    t = time.time()
+    for batch in (conversation("kim", start=t), turn("q", t + 1), turn("q2", t + 2)):
+        await save(store, "kim", batch)
+        await save(plain, "kim", batch)
+    theirs = (await plain.retrieve_full_tracker("kim")).current_state(EventVerbosity.ALL)
+
+    async def no_database_read(self, conversation_id):
+        raise AssertionError("read the whole conversation from the database again")
+
+    monkeypatch.setattr(SQLTrackerStore, "retrieve_full_tracker", no_database_read)
+    await store.retrieve("kim")
+    ours = await store.retrieve_full_tracker("kim")
+    assert ours.current_state(EventVerbosity.ALL) == theirs
