@@ -896,7 +896,10 @@ def _red_flag_results(
         if judged is not None:
             mentions.append(reading.Mention(cand.start, cand.end, cand.value, judged))
     concepts = [c for c in kept if c.label in reading.CONCEPT_LABELS]
-    for mention in reading.concept_mentions(doc, concepts, negated_concepts):
+    severities = [value for _, _, label, value in results if label == "severity"]
+    for mention in reading.concept_mentions(doc, concepts, negated_concepts) + (
+        reading.unrelenting_mentions(concepts, negated_concepts, max(severities, default=None))
+    ):
         judged = reading.judge(
             doc, mention.start, mention.end, mention.flag, "possible", cue_spans, False
         )
@@ -936,8 +939,14 @@ def _extract(nlp: Language, text: str) -> list[dict[str, Any]]:
     flags: list[tuple[_Cand, bool]] = []  # red-flag mentions, and whether "unsure" scopes them
     negated_concepts: set[int] = set()
     covered: set[int] = set()
+    # A negation that is part of a sign phrase ("doesn't know when", "can't hold") is the
+    # sign speaking, not a denial of the topic next to it ("...when she needs to pee").
+    signs = [c for c in kept if c.label in reading.CONCEPT_LABELS and c.label != "_topic"]
+    in_sign = {id(q) for q in cues if any(s.start <= q.start and q.end <= s.end for s in signs)}
     for c in kept:
         scoping = [q for q in cues if _negation_scope(doc, q, c, breaks)]
+        if c.label in reading.CONCEPT_LABELS:
+            scoping = [q for q in scoping if id(q) not in in_sign]
         cue = max(scoping, key=lambda q: q.end) if scoping else None
         if c.label in reading.CONCEPT_LABELS:
             if cue is not None and cue.label == "_neg":

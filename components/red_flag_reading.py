@@ -21,7 +21,15 @@ its clause (the words between . ! ? ; or a line break):
 
 A second, independent signal: a `_topic` word and a `_sign` word of the same flag in
 one clause ("the baby" + "quiet"), neither negated, are a possible mention of it even
-when no pattern knows the phrase.
+when no pattern knows the phrase. For severe constant pain, how bad (an `_intense`
+word, or a severity of 7 or more) and that it does not let up (an `_unrelenting` word)
+anywhere in the message are a possible mention ("an 8 all the time, day and night").
+
+For an absence sign (the baby moving less) the words of a settling that are themselves
+an absence ("nothing since", "not since", "settled down": cue id `quiet`) are the sign,
+not a settling: "one tiny kick at 9 and nothing since". A near miss just before a fall
+word is no fall ("nearly tripped"), and "burning up" followed by where it spreads
+("burning up behind my breastbone") is heartburn or pain, not a temperature.
 """
 
 from __future__ import annotations
@@ -43,9 +51,10 @@ CUE_LABELS = frozenset(
         "_positional",
         "_exertion",
         "_other",
+        "_nearly",
     }
 )
-CONCEPT_LABELS = frozenset({"_topic", "_sign"})
+CONCEPT_LABELS = frozenset({"_topic", "_sign", "_intense", "_unrelenting"})
 # Signs that are an absence: a negated topic ("not felt him", "no kicks today") says it.
 NEGATED_TOPIC_IS_SIGN = frozenset({"reduced_baby_movements"})
 # ...negated within its own clause ("baby: kicking loads" after "fluid: none" is not).
@@ -59,6 +68,14 @@ AFTER_NEGATION = frozenset(
 HEADER_MARKS = frozenset({":", "-", "–", "—", "=", "?", "/"})
 CLAUSE_ENDS = frozenset({".", "!", "?", ";"})
 SIMILE_WINDOW = 3
+NEARLY_WINDOW = 1  # "nearly tripped", "almost slipped over"
+NEAR_MISS_DROPS = frozenset({"fall_or_trauma"})
+ABSENCE_CUE = "quiet"  # cue id: a settling word that is itself an absence ("nothing since")
+SEVERE_FROM = 7  # a severity this high counts as "how bad" for severe_constant_pain
+SPREADS = frozenset(
+    {"behind", "into", "through", "along", "across", "towards", "toward", "under", "down"}
+    | {"my", "in", "the", "from", "to", "round", "around", "over"}
+)
 OTHER_WINDOW = 4  # "my mum had clots": someone else just before the sign
 
 
@@ -100,8 +117,29 @@ def _negated_after(doc: Any, end: int) -> bool:
     return doc[i].lower_ in AFTER_NEGATION or doc[i].norm_ in AFTER_NEGATION
 
 
-def _cues_in(cues: Iterable[Any], start: int, end: int) -> set[str]:
-    return {c.label for c in cues if start <= c.start and c.end <= end}
+def _cues_in(cues: Iterable[Any], start: int, end: int, flag: str = "") -> set[str]:
+    return {
+        c.label
+        for c in cues
+        if start <= c.start
+        and c.end <= end
+        and not (c.value == ABSENCE_CUE and flag in NEGATED_TOPIC_IS_SIGN)
+    }
+
+
+def _after_simile(cues: Iterable[Any], cue: Any) -> bool:
+    """A simile for the feeling ("like sitting on a bag of ice"), not where she sat."""
+    return any(c.label == "_simile" and 0 <= cue.start - c.end <= 1 for c in cues)
+
+
+def _spreads_after(doc: Any, start: int, end: int) -> bool:
+    """Where a burning goes ("burning up behind my breastbone"), not a temperature."""
+    return (
+        doc[start].lower_ == "burning"
+        and doc[end - 1].lower_ == "up"
+        and end < len(doc)
+        and doc[end].lower_ in SPREADS
+    )
 
 
 def judge(
@@ -110,13 +148,25 @@ def judge(
     """The certainty of one mention in its clause: "clear", "possible" or None (dropped)."""
     bounds = clauses(doc)
     c_start, c_end = _clause_of(bounds, start)
-    found = _cues_in(cues, c_start, c_end)
+    found = _cues_in(cues, c_start, c_end, flag)
     if _negated_after(doc, end):
+        return None
+    if flag in NEAR_MISS_DROPS and any(
+        c.label == "_nearly" and 0 <= start - c.end <= NEARLY_WINDOW for c in cues
+    ):
+        return None  # "nearly tripped on the kerb but caught myself"
+    if flag == "fever" and _spreads_after(doc, start, end):
         return None
     if "_past" in found and "_resolved" in found or "_gone" in found:
         return None  # long past and settled since; "all better now", "nothing since"
-    if flag in POSITIONAL and "_positional" in found:
-        return None
+    if flag in POSITIONAL and any(
+        c.label == "_positional"
+        and c_start <= c.start
+        and c.end <= c_end
+        and not _after_simile(cues, c)
+        for c in cues
+    ):
+        return None  # "after sitting cross-legged" (not "like sitting on a bag of ice")
     if flag == "bladder_bowel_control" and "_exertion" in found:
         return None  # a leak with a sneeze or a laugh: stress incontinence
     near = [c for c in cues if 0 <= start - c.end <= OTHER_WINDOW and c.label == "_other"]
@@ -159,6 +209,19 @@ def concept_mentions(doc: Any, concepts: list[Any], negated: set[int]) -> list[M
                 Mention(min(c.start for c in spans), max(c.end for c in spans), flag, "possible")
             )
     return found
+
+
+def unrelenting_mentions(
+    concepts: list[Any], negated: set[int], severity: float | None
+) -> list[Mention]:
+    """How bad (`_intense` or a severity of 7+) and not letting up (`_unrelenting`)."""
+    kept = [c for c in concepts if id(c) not in negated]
+    steady = [c for c in kept if c.label == "_unrelenting"]
+    intense = any(c.label == "_intense" for c in kept) or (severity or 0) >= SEVERE_FROM
+    if not steady or not intense:
+        return []
+    first = min(steady, key=lambda c: c.start)
+    return [Mention(first.start, first.end, first.value, "possible")]
 
 
 def stage_in_message(results: Iterable[tuple[int, int, str, Any]]) -> tuple[str | None, Any]:

@@ -56,6 +56,15 @@ def test_every_warning_sign_gets_the_advice_or_the_question(nlp, item):
         ("my hips are tight all the time, does that count as tightenings?", None),
         ("not sure if it's numb exactly, just odd and tingly down below", "saddle_numbness"),
         ("I've been having dark thoughts I'd rather not type", "self_harm_thoughts"),
+        # the held-out part's weakest signs, in kinds of language the dev part lacked
+        ("30 weeks, one tiny kick at breakfast and nothing since", "reduced_baby_movements"),
+        ("Kicks: way down since yesterday", "reduced_baby_movements"),
+        ("my husband says she's hardly budged all evening", "reduced_baby_movements"),
+        ("writing for my wife: she doesn't know when she needs to pee", "bladder_bowel_control"),
+        ("it's a 9 and doesn't matter if I sit, lie or stand", "severe_constant_pain"),
+        ("a heavy pressure and a backache that come in waves", "contractions_or_fluid"),
+        ("a big dog knocked me clean off my feet this morning", "fall_or_trauma"),
+        ("my vision's gone wonky, like looking through water", "pre_eclampsia_signs"),
     ],
 )
 def test_lay_words_stories_and_hedges_are_at_least_asked_about(nlp, text, flag):
@@ -118,6 +127,10 @@ def test_no_urgent_advice_without_a_warning_sign(nlp, item):
         "my mum had clots in her legs",
         "I'm bleeding money on physio",
         "Bleeding: stopped weeks ago",
+        "nearly tripped on the kerb but caught myself, didn't fall",
+        "heartburn, a burning up behind my breastbone into my throat",
+        "the odd Braxton Hicks, irregular and painless",
+        "the saddle area feels numb only after sitting on the hard bench, then fine",
     ],
 )
 def test_headers_similes_positions_and_settled_past_never_alarm(nlp, text):
