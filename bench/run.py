@@ -55,7 +55,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "warmup_seconds": 1.5,
         "dialogues": None,
         "profile_seconds": 8.0,
-        "train_timeout": 420.0,
+        "train_timeout": 900.0,
         # Also, with patients pausing before each answer (mean PACED_THINK s).
         "paced_levels": [32],
         "paced_seconds": 8.0,
