@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import operator
 import random
-import uuid
 from pathlib import Path
 
 import pytest
@@ -24,12 +23,12 @@ from rasa.shared.core.events import ActionExecuted
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from patches.policy_states import AppliedEvents, StatesMemo
-from tests.support.dialogue import run_dialogue
+from tests.support.dialogue import run_conversation
 from tests.support.servers import ROOT
 
 DIALOGUES = yaml.safe_load((Path(__file__).parent / "dialogues.yml").read_text())["dialogues"]
-AFTERWARDS = ["why does this happen?", "delete my data", "no", "how long will it take?",
-              "actually it started 5 weeks ago", "can I still run", "start over", "hi"]  # fmt: skip
+AFTERWARDS = ("why does this happen?", "delete my data", "no", "how long will it take?",
+              "actually it started 5 weeks ago", "can I still run", "start over", "hi")  # fmt: skip
 RULE_ONLY = {"rule_only_slots": ["requested_slot", "erasure_confirmed"],
              "rule_only_loops": ["triage_form"]}  # fmt: skip
 FLAGS = [(False, False, None), (False, True, RULE_ONLY), (True, False, None)]
@@ -58,12 +57,8 @@ def _copy(tracker: DialogueStateTracker) -> DialogueStateTracker:
 
 @pytest.mark.parametrize("dialogue", DIALOGUES[:4], ids=[d["id"] for d in DIALOGUES[:4]])
 def test_the_memos_last_states_are_rasas_last_states(servers, dialogue):
-    sender = f"states-{uuid.uuid4().hex[:8]}"
-    run_dialogue(servers, sender, dialogue["opening"], dialogue.get("answers", {}))
-    for text in AFTERWARDS:
-        servers.say(sender, text)
+    sender, events = run_conversation(servers, dialogue, AFTERWARDS)
     domain = Domain.load(str(ROOT / "domain.yml"))
-    events = servers.tracker(sender, events="ALL")["events"]
     steps = prefixes(DialogueStateTracker.from_dict(sender, events, domain.slots))
     assert len(steps) > 20
     shuffled = steps[:]

@@ -11,7 +11,6 @@ from ours with the recent ones: they must be the same.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
 import pytest
@@ -23,11 +22,11 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa_sdk.executor import ActionExecutor
 
 from patches import action_request
-from tests.support.dialogue import run_dialogue
+from tests.support.dialogue import run_conversation
 from tests.support.servers import ROOT
 
 DIALOGUES = yaml.safe_load((Path(__file__).parent / "dialogues.yml").read_text())["dialogues"]
-AFTERWARDS = [
+AFTERWARDS = (
     "why does this happen?",
     "delete my data",
     "no",
@@ -35,7 +34,7 @@ AFTERWARDS = [
     "would a labral tear change any of this?",
     "can I still run",
     "how do I book?",
-]
+)
 
 
 def custom_action_calls(tracker: DialogueStateTracker, custom: set[str]):
@@ -54,12 +53,8 @@ def custom_action_calls(tracker: DialogueStateTracker, custom: set[str]):
 
 @pytest.mark.parametrize("dialogue", DIALOGUES[:6], ids=[d["id"] for d in DIALOGUES[:6]])
 def test_every_custom_action_answers_the_same_with_the_recent_events(servers, dialogue):
-    sender = f"recent-{uuid.uuid4().hex[:8]}"
-    run_dialogue(servers, sender, dialogue["opening"], dialogue.get("answers", {}))
-    for text in AFTERWARDS:
-        servers.say(sender, text)
+    sender, events = run_conversation(servers, dialogue, AFTERWARDS)
     domain = Domain.load(str(ROOT / "domain.yml"))
-    events = servers.tracker(sender, events="ALL")["events"]
     tracker = DialogueStateTracker.from_dict(sender, events, domain.slots)
     executor = ActionExecutor()
     executor.register_package("actions")
@@ -84,15 +79,10 @@ def test_every_custom_action_answers_the_same_with_the_recent_events(servers, di
 
 def test_the_erasure_still_sees_that_she_was_asked_to_confirm(servers):
     """The one action that reads the turn before hers: "yes" to the erasure question."""
-    sender = f"recent-{uuid.uuid4().hex[:8]}"
-    dialogue = DIALOGUES[0]
-    run_dialogue(servers, sender, dialogue["opening"], dialogue.get("answers", {}))
-    servers.say(sender, "why does this happen?")
-    servers.say(sender, "delete my data")
+    afterwards = ("why does this happen?", "delete my data")
+    sender, events = run_conversation(servers, DIALOGUES[0], afterwards)
     domain = Domain.load(str(ROOT / "domain.yml"))
-    tracker = DialogueStateTracker.from_dict(
-        sender, servers.tracker(sender, events="ALL")["events"], domain.slots
-    )
+    tracker = DialogueStateTracker.from_dict(sender, events, domain.slots)
     tracker.update(UserUttered("yes", {"name": "affirm", "confidence": 1.0}))
     executor = ActionExecutor()
     executor.register_package("actions")

@@ -8,6 +8,7 @@ scale test (threads, with retries) all step through interviews with :class:`Scri
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Awaitable, Callable, Mapping
 
 MAX_TURNS = 30
@@ -81,3 +82,14 @@ async def arun_dialogue(
         if before_answer is not None:
             await before_answer()
         await say(text)
+
+
+def run_conversation(
+    servers: Any, dialogue: Mapping[str, Any], afterwards: tuple[str, ...] = ()
+) -> tuple[str, list[dict]]:
+    """A whole interview (REST), then each message of `afterwards`; its id and every event."""
+    sender = f"conv-{uuid.uuid4().hex[:12]}"
+    run_dialogue(servers, sender, dialogue["opening"], dialogue.get("answers", {}))
+    for text in afterwards:
+        servers.say(sender, text)
+    return sender, servers.tracker(sender, events="ALL")["events"]
