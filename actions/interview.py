@@ -46,7 +46,8 @@ INTERRUPTIONS = {
 ANSWER_FIRST = {"bot_challenge", "help", "greet", "thanks", "goodbye"}
 CHANGED = "changed_fields"  # fields whose earlier answer this message replaced
 INFERRED = "inferred"  # fields worked out rather than said: confirmed before the outcome
-ONSET = "pain_since"  # when the pain began: "birth", or the weeks pregnant then
+# When the pain began: "birth", "birth+N" (N weeks after it), or the weeks pregnant then.
+ONSET = "pain_since"
 CORRECTION_CUES = re.compile(r"^\W*(actually|sorry|oops|no wait|wait|i meant|correction)\b", re.I)
 NONE_PHRASES = ("none of these", "none of those", "none", "nothing like that")
 REASK_LIMIT = 2
@@ -294,8 +295,8 @@ def _worked_out(
     - Weeks with no birth mentioned are weeks pregnant ("34 wks"): the stage is taken
       as pregnant and asked to confirm, once.
     - "Since the birth" (or "from the day my son arrived") with the time since the birth
-      known is how long the pain has lasted; "since the 12-week scan" with the weeks
-      pregnant known, likewise.
+      known is how long the pain has lasted; "since she was 3 weeks old", "since the
+      12-week scan" with the weeks after the birth or pregnant known, likewise.
     """
     out: Dict[str, Any] = {}
     merged = {**current, **updates}
@@ -303,10 +304,10 @@ def _worked_out(
     onset = found.get(f"_{ONSET}", current.get(ONSET))
     if found.get(f"_{ONSET}") is not None and current.get(ONSET) != onset:
         out[ONSET] = onset
-    if onset == "birth" and merged.get("stage") is None:
+    if _weeks_after_birth(onset) is not None and merged.get("stage") is None:
         out["stage"] = merged["stage"] = "postpartum"
         duration = found.get("_duration")
-        if merged.get("weeks") is None and isinstance(duration, (int, float)):
+        if onset == "birth" and merged.get("weeks") is None and isinstance(duration, (int, float)):
             out["weeks"] = merged["weeks"] = int(round(duration))  # "since having her 6 weeks ago"
     if requested == "stage" and "stage" in inferred:
         answer = yes_or_no(text, intent)
@@ -323,13 +324,23 @@ def _worked_out(
         inferred.append("stage")
     stage, weeks = out.get("stage", merged.get("stage")), out.get("weeks", merged.get("weeks"))
     if merged.get("weeks_of_pain") is None and weeks is not None:
-        if onset == "birth" and stage == "postpartum":
-            out["weeks_of_pain"] = float(weeks)
+        after_birth = _weeks_after_birth(onset)
+        if after_birth is not None and stage == "postpartum" and weeks >= after_birth:
+            out["weeks_of_pain"] = float(weeks - after_birth)
         elif isinstance(onset, int) and stage == "pregnant" and weeks >= onset:
             out["weeks_of_pain"] = float(weeks - onset)
     if inferred != list(current.get(INFERRED) or []):
         out[INFERRED] = inferred
     return out
+
+
+def _weeks_after_birth(onset: Any) -> int | None:
+    """0 for "birth", N for "birth+N", else None (weeks pregnant, or not known)."""
+    if onset == "birth":
+        return 0
+    if isinstance(onset, str) and onset.startswith("birth+") and onset[6:].isdigit():
+        return int(onset[6:])
+    return None
 
 
 def _replaced(old: Any, updates: Mapping[str, Any], field: str) -> bool:

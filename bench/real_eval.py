@@ -12,10 +12,11 @@ reply did about warning signs:
 - a confirming question: the reply asks about one warning sign (requested slot
   `red_flag_confirm`), or the safety screen's "is any of these happening?".
 
-`--offline` skips the servers: the extractor and the interview logic in this process,
-the same reading of the fields and of warning signs (clear ones as urgent advice,
-possible ones as a confirming question) without the dialogue; quick, for tuning the
-pattern files on the dev part.
+`--offline` skips the servers: the extractor (with the second signal,
+components/red_flag_signal.py, fitted in this process; `--patterns-only` without it) and
+the interview logic in this process, the same reading of the fields and of warning
+signs (clear ones as urgent advice, possible ones as a confirming question) without the
+dialogue; quick, for tuning the pattern files on the dev part.
 
 It prints per-field precision, recall and F1 over (field, value) pairs (numbers within
 the text's tolerance), stage recall, red-flag recall (texts with a warning sign that
@@ -110,13 +111,14 @@ def first_reply(servers: Any, item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def offline_reply(nlp: Any, item: dict[str, Any]) -> dict[str, Any]:
+def offline_reply(nlp: Any, item: dict[str, Any], signal: Any = None) -> dict[str, Any]:
     """Like `first_reply`, in-process: the extractor and the interview, no dialogue."""
     from actions import interview
     from components import extractor
 
     entities = [
-        {**e, "extractor": interview.EXTRACTOR} for e in extractor.extract(nlp, item["text"])
+        {**e, "extractor": interview.EXTRACTOR}
+        for e in extractor.extract(nlp, item["text"], signal)
     ]
     updates = interview.updates_from_message({}, entities, "describe_pain", item["text"])
     clear = [e["value"] for e in entities if e["entity"] == "red_flags"]
@@ -211,13 +213,19 @@ def misses(items: list[dict[str, Any]], results: list[dict[str, Any]]) -> list[s
     return lines
 
 
-def run(parts: list[str], model: Path, show: bool, offline: bool = False) -> dict[str, Any]:
-    """Runs the parts against fresh servers (or offline); returns {part: scores}."""
+def run(
+    parts: list[str], model: Path, show: bool, offline: bool = False, signal: bool = True
+) -> dict[str, Any]:
+    """Runs the parts against fresh servers (or offline); returns {part: scores}.
+
+    Offline, `signal=False` reads with the patterns only (what the second signal adds).
+    """
     report: dict[str, Any] = {}
     if offline:
-        from components import extractor
+        from components import extractor, red_flag_signal
 
         nlp = extractor.build_nlp()
+        second = red_flag_signal.default() if signal else None
         servers = contextlib.nullcontext(None)
     else:
         servers = running_servers(model=model)
@@ -225,7 +233,7 @@ def run(parts: list[str], model: Path, show: bool, offline: bool = False) -> dic
         for part in parts:
             items = load(part)
             if offline:
-                results = [offline_reply(nlp, item) for item in items]
+                results = [offline_reply(nlp, item, second) for item in items]
             else:
                 with ThreadPoolExecutor(max_workers=2) as pool:
                     results = list(pool.map(lambda item: first_reply(running, item), items))
@@ -296,9 +304,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show", action="store_true", help="list the misses")
     parser.add_argument("--model", type=Path, default=MODEL)
     parser.add_argument("--offline", action="store_true", help="no servers (see above)")
+    parser.add_argument(
+        "--patterns-only", action="store_true", help="offline, without the second signal"
+    )
     args = parser.parse_args(argv)
     parts = ["dev", "test"] if args.part == "both" else [args.part]
-    report = run(parts, args.model, args.show, args.offline)
+    report = run(parts, args.model, args.show, args.offline, not args.patterns_only)
     print(table(report))
     (ROOT / "results").mkdir(exist_ok=True)
     (ROOT / "results" / "real-eval.json").write_text(json.dumps(report, indent=1))

@@ -34,7 +34,7 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from components import extractor
+from components import extractor, red_flag_signal
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +106,7 @@ class CaseEntityExtractor(GraphComponent, EntityExtractorMixin):
         import triage.contract
 
         sources = [Path(extractor.__file__), Path(triage.contract.__file__)]
+        sources += [Path(red_flag_signal.__file__), *red_flag_signal.example_files()]
         for path in [*sources, *extractor.pattern_files()]:
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
@@ -117,12 +118,18 @@ class CaseEntityExtractor(GraphComponent, EntityExtractorMixin):
         model_storage: ModelStorage,
         resource: Resource,
         nlp: Any = None,
+        signal: red_flag_signal.RedFlagSignal | None = None,
     ) -> None:
-        """Creates the component (`nlp` is the spaCy pipeline, once built or loaded)."""
+        """Creates the component.
+
+        `nlp` is the spaCy pipeline and `signal` the second signal for warning signs,
+        once built or loaded.
+        """
         self._config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
         self._resource = resource
         self._nlp = nlp
+        self._signal = signal
 
     @classmethod
     def create(
@@ -136,10 +143,15 @@ class CaseEntityExtractor(GraphComponent, EntityExtractorMixin):
         return cls(config, model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
-        """Builds the spaCy pipeline from the pattern files and stores it in the model."""
+        """Builds the pipeline and fits the second signal; stores both in the model.
+
+        The pipeline comes from the pattern files, the signal from the example files.
+        """
         self._nlp = extractor.build_nlp()
+        self._signal = red_flag_signal.RedFlagSignal.fit(red_flag_signal.load_examples())
         with self._model_storage.write_to(self._resource) as directory:
             self._nlp.to_disk(directory / PIPELINE_DIR)
+            self._signal.save(directory)
         return self._resource
 
     @classmethod
@@ -156,7 +168,8 @@ class CaseEntityExtractor(GraphComponent, EntityExtractorMixin):
 
         with model_storage.read_from(resource) as directory:
             nlp = spacy.load(directory / PIPELINE_DIR)
-        return cls(config, model_storage, resource, nlp)
+            signal = red_flag_signal.RedFlagSignal.load(directory)
+        return cls(config, model_storage, resource, nlp, signal)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         """Leaves training data alone: the classifier learns intents only."""
@@ -166,9 +179,11 @@ class CaseEntityExtractor(GraphComponent, EntityExtractorMixin):
         """Adds case-field entities and, for red flags, the red-flag intent."""
         if self._nlp is None:
             self._nlp = extractor.build_nlp()
+        if self._signal is None:
+            self._signal = red_flag_signal.default()
         for message in messages:
             text = message.get(TEXT) or ""
-            found = self.add_extractor_name(extractor.extract(self._nlp, text))
+            found = self.add_extractor_name(extractor.extract(self._nlp, text, self._signal))
             message.set(ENTITIES, message.get(ENTITIES, []) + found, add_to_output=True)
             if self._config["override_red_flag_intent"]:
                 self._set_red_flag_intent(message, found)

@@ -62,7 +62,8 @@ pattern (``NORM``, ``LOWER``, ``REGEX``, ``IN``, ``OP``; no LEMMA/POS: there is 
 
 ``id`` is the value: a contract value, ``"true"``/``"false"`` for booleans, a number
 literal (``"8"``), or a number slot: ``"#num"`` (the ``#num`` token in the span),
-``"#num*K"`` (times K), ``"#dur"`` (the number times its unit, in weeks). Weeks are
+``"#num*K"`` (times K), ``"#dur"`` (the number times its unit, in weeks), and for weeks
+``"#left"`` (the time left to the due date: 40 weeks less the duration). Weeks are
 rounded to int (within the contract's ``WEEKS_MAX``: pregnant when the span says so, else
 after birth), severity must be within the contract's range
 and not be followed by a unit ("a 2 week thing" is not severity 2), durations are weeks
@@ -130,6 +131,8 @@ FLAG_ENTITIES = ("red_flags", "pregnancy_red_flags", "possible_red_flags")  # st
 QUESTION_ENTITY = "question_topic"
 # When the pain began: "birth", or the weeks pregnant then (an N-week scan).
 ONSET_ENTITY = "pain_since"
+# ...or "birth+N": N weeks after the birth ("since she was about 3 weeks old": id "#pp").
+ONSET_AFTER_BIRTH = "#pp"
 QUESTION_WORDS = frozenset(
     {"would", "will", "can", "could", "does", "do", "is", "are", "should", "how", "what", "why",
      "am"}
@@ -312,6 +315,8 @@ _APPROX = frozenset(
 _PRONOUN_AFTER_NO = frozenset(
     {"i", "it", "its", "it's", "that", "this", "she", "he", "we", "they", "there", "im"}
 )
+WEEKS_LEFT = "#left"  # weeks id: the time left to the due date ("due in 4 weeks")
+FULL_TERM_WEEKS = 40  # the due date: 40 weeks of pregnancy
 _NUMBER_LABELS_ID_RE = re.compile(r"^#(num|dur)(\*\d+(\.\d+)?)?$")
 
 
@@ -403,14 +408,18 @@ def _check_entry(entry: Any, where: str) -> None:
         if pid not in ("true", "false"):
             raise ValueError(f"{where}: {label} id must be 'true' or 'false', not {pid!r}")
     elif label in NUMERIC_FIELDS:
-        if not _NUMBER_LABELS_ID_RE.match(pid):
+        if label == "weeks" and pid == WEEKS_LEFT:
+            pass
+        elif not _NUMBER_LABELS_ID_RE.match(pid):
             try:
                 float(pid)
             except ValueError:
                 raise ValueError(f"{where}: {label} id must be a number or #num/#dur") from None
     elif label == ONSET_ENTITY:
-        if pid not in ("birth", "#num"):
-            raise ValueError(f"{where}: pain_since id must be 'birth' or '#num', not {pid!r}")
+        if pid not in ("birth", "#num", ONSET_AFTER_BIRTH):
+            raise ValueError(
+                f"{where}: pain_since id must be 'birth', '#num' or '#pp', not {pid!r}"
+            )
     elif label == "_ask":
         if not pid.startswith("ask_"):
             raise ValueError(f"{where}: _ask id must be an ask_* intent, not {pid!r}")
@@ -728,6 +737,12 @@ def _span_value(doc: Doc, start: int, end: int, label: str, pid: str) -> Any:
         return pid
     if label in BOOL_FIELDS:
         return pid == "true"
+    if label == ONSET_ENTITY and pid == ONSET_AFTER_BIRTH:
+        got = _number_in(doc, start, end)
+        if got is None or got[1] is None:
+            return None
+        weeks = int(got[0] * got[1] + 0.5)
+        return f"birth+{weeks}" if 0 <= weeks <= WEEKS_MAX["postpartum"] else None
     if label == ONSET_ENTITY and pid == "#num":
         got = _number_in(doc, start, end)
         weeks = int(got[0] + 0.5) if got else None
@@ -735,6 +750,12 @@ def _span_value(doc: Doc, start: int, end: int, label: str, pid: str) -> Any:
     if label not in NUMERIC_FIELDS:
         return pid
     m = _NUMBER_LABELS_ID_RE.match(pid)
+    if pid == WEEKS_LEFT:  # "six weeks to go": weeks pregnant = full term - what is left
+        got = _number_in(doc, start, end)
+        if got is None or got[1] is None:
+            return None
+        left = got[0] * got[1]
+        return int(FULL_TERM_WEEKS - left + 0.5) if 0 < left < FULL_TERM_WEEKS else None
     if m:
         got = _number_in(doc, start, end)
         if got is None:
@@ -886,6 +907,7 @@ def _red_flag_results(
     flags: list[tuple[_Cand, bool]],
     negated_concepts: set[int],
     results: list[tuple[int, int, str, Any]],
+    signal: Any = None,
 ) -> list[tuple[int, int, str, Any]]:
     """Each warning sign once, under the strongest name its mentions earn (see reading)."""
     cue_spans = [c for c in kept if c.label in reading.CUE_LABELS]
@@ -897,17 +919,27 @@ def _red_flag_results(
             mentions.append(reading.Mention(cand.start, cand.end, cand.value, judged))
     concepts = [c for c in kept if c.label in reading.CONCEPT_LABELS]
     severities = [value for _, _, label, value in results if label == "severity"]
+    read = {c.value for c in kept if c.label in FLAG_LABELS}
     for mention in reading.concept_mentions(doc, concepts, negated_concepts) + (
         reading.unrelenting_mentions(concepts, negated_concepts, max(severities, default=None))
     ):
+        read.add(mention.flag)
         judged = reading.judge(
             doc, mention.start, mention.end, mention.flag, "possible", cue_spans, False
         )
         if judged is not None:
             mentions.append(mention)
+    if signal is not None and not mentions:
+        read |= {
+            c.value
+            for c in concepts
+            if id(c) in negated_concepts and c.value not in reading.NEGATED_TOPIC_IS_SIGN
+        }
+        mentions += _signal_mentions(doc, read, cue_spans, signal)
     stage, weeks = reading.stage_in_message(results)
     best: dict[str, tuple[int, reading.Mention, str]] = {}
     for mention in mentions:
+        mention = reading.lighter_after_birth(doc, mention, cue_spans, stage)
         name = reading.by_stage(mention, stage, weeks)
         if name is None:
             continue
@@ -917,7 +949,30 @@ def _red_flag_results(
     return [(m.start, m.end, name, m.flag) for _, m, name in best.values()]
 
 
-def _extract(nlp: Language, text: str) -> list[dict[str, Any]]:
+def _signal_mentions(
+    doc: Doc, read: set[str], cue_spans: list[_Cand], signal: Any
+) -> list[reading.Mention]:
+    """The second signal's possible mentions (components/red_flag_signal.py).
+
+    Asked only of a message in which the patterns found no warning sign, and only for
+    signs they did not read in it at all (`read`): a sign they denied ("no bleeding")
+    or set aside keeps their reading.
+    """
+    seen = set(read)
+    bounds = reading.clauses(doc)
+    found: list[reading.Mention] = []
+    for (start, end), flag in zip(
+        bounds, signal.propose([doc[s:e].text for s, e in bounds]), strict=True
+    ):
+        if flag is None or flag in seen:
+            continue
+        if reading.judge_clause(doc, start, end, flag, cue_spans) is not None:
+            found.append(reading.Mention(start, end, flag, "possible"))
+            seen.add(flag)
+    return found
+
+
+def _extract(nlp: Language, text: str, signal: Any = None) -> list[dict[str, Any]]:
     original = text[:MAX_CHARS]
     if not original.strip():
         return []
@@ -933,6 +988,13 @@ def _extract(nlp: Language, text: str) -> list[dict[str, Any]]:
         if value is not None:
             cands.append(_Cand(span.start, span.end, label, value))
     kept = _resolve_overlaps(cands)
+    # The baby's age when the pain began ("since she was 3 weeks old") is no current age.
+    onsets = [c for c in kept if c.label == ONSET_ENTITY and str(c.value).startswith("birth+")]
+    kept = [
+        c
+        for c in kept
+        if c.label != "weeks" or not any(o.start <= c.start and c.end <= o.end for o in onsets)
+    ]
 
     cues = [c for c in kept if c.label in ("_neg", "_unsure")]
     results: list[tuple[int, int, str, Any]] = []
@@ -972,7 +1034,7 @@ def _extract(nlp: Language, text: str) -> list[dict[str, Any]]:
             elif c.label in LIST_FIELDS or c.label in STR_FIELDS or c.label == "severity":
                 continue
         results.append((c.start, c.end, c.label, value))
-    results += _red_flag_results(doc, kept, flags, negated_concepts, results)
+    results += _red_flag_results(doc, kept, flags, negated_concepts, results, signal)
     results = _question_topics(doc, kept, results)
 
     values = doc.user_data.get("hip_numbers", {})
@@ -1001,12 +1063,14 @@ def _extract(nlp: Language, text: str) -> list[dict[str, Any]]:
     return out
 
 
-def extract(nlp: Language, text: str) -> list[dict[str, Any]]:
+def extract(nlp: Language, text: str, signal: Any = None) -> list[dict[str, Any]]:
     """Extract case fields and helper entities from one message.
 
     Args:
         nlp: A pipeline from ``build_nlp`` (or ``spacy.load`` of one saved with to_disk).
         text: The user's message; only the first ``MAX_CHARS`` characters are read.
+        signal: A ``red_flag_signal.RedFlagSignal``: its proposals become possible
+            mentions of warning signs the patterns did not read; None: patterns only.
 
     Returns:
         Entity dicts ``{"entity", "value", "start", "end", "text"}`` in text order, with
@@ -1015,7 +1079,7 @@ def extract(nlp: Language, text: str) -> list[dict[str, Any]]:
     if not isinstance(text, str) or not text:
         return []
     try:
-        return _extract(nlp, text)
+        return _extract(nlp, text, signal)
     except Exception:  # noqa: BLE001 - the bot must never crash on odd input
         logger.exception("hip extractor failed on a message of %d chars", len(text))
         return []

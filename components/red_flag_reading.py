@@ -9,7 +9,7 @@ its clause (the words between . ! ? ; or a line break):
   long past ("I fell off a horse as a teenager"), a simile for the trauma or pain
   flags ("like I'd been hit by a truck"), numbness from sitting ("my leg went to sleep
   after sitting cross-legged"), a leak with a sneeze or a laugh, someone else's
-  history ("my mum had clots");
+  history ("my mum had clots"), blood from elsewhere in the same clause ("a nosebleed");
 - possible: a question about it ("is that normal?"), a hedge ("maybe", "a little",
   "not sure if"), a past event that has since settled (a simile for other flags is
   how she describes them: "feels like I've wet myself" stays as it is);
@@ -17,7 +17,9 @@ its clause (the words between . ! ? ; or a line break):
   fluid before 37 weeks, the baby moving less) are dropped when the same message says
   she has had her baby (or, for tightenings, that she is 37 weeks or more), and are
   `pregnancy_red_flags` when the message does not say whether she is pregnant: the
-  conversation knows, or asks.
+  conversation knows, or asks;
+- after the birth, bleeding said to be light ("just spotting", "a little", "brownish")
+  is a possible mention: only heavy bleeding or clots are the sign then.
 
 A second, independent signal: a `_topic` word and a `_sign` word of the same flag in
 one clause ("the baby" + "quiet"), neither negated, are a possible mention of it even
@@ -52,6 +54,8 @@ CUE_LABELS = frozenset(
         "_exertion",
         "_other",
         "_nearly",
+        "_elsewhere",
+        "_light",
     }
 )
 CONCEPT_LABELS = frozenset({"_topic", "_sign", "_intense", "_unrelenting"})
@@ -169,6 +173,8 @@ def judge(
         return None  # "after sitting cross-legged" (not "like sitting on a bag of ice")
     if flag == "bladder_bowel_control" and "_exertion" in found:
         return None  # a leak with a sneeze or a laugh: stress incontinence
+    if flag == "heavy_bleeding" and "_elsewhere" in found:
+        return None  # "blood everywhere, my third nosebleed this week"
     near = [c for c in cues if 0 <= start - c.end <= OTHER_WINDOW and c.label == "_other"]
     if near and flag != "reduced_baby_movements":
         return None  # "my mum had clots": someone else's history
@@ -181,6 +187,25 @@ def judge(
     if unsure or question or found & {"_hedge", "_question", "_resolved", "_past"}:
         return "possible"
     return certainty
+
+
+def judge_clause(doc: Any, start: int, end: int, flag: str, cues: list[Any]) -> str | None:
+    """`judge` for a mention that is a whole clause (the second signal's).
+
+    The cues that count just before a phrase count anywhere in the clause ("my mum had
+    a clot", "like I'd been hit by a truck", "nearly fell").
+    """
+    inside = {c.label for c in cues if start <= c.start and c.end <= end}
+    if "_other" in inside and flag != "reduced_baby_movements":
+        return None
+    if (
+        "_simile" in inside
+        and flag in SIMILE_DROPS
+        or "_nearly" in inside
+        and flag in NEAR_MISS_DROPS
+    ):
+        return None
+    return judge(doc, start, end, flag, "possible", cues, False)
 
 
 def concept_mentions(doc: Any, concepts: list[Any], negated: set[int]) -> list[Mention]:
@@ -232,6 +257,20 @@ def stage_in_message(results: Iterable[tuple[int, int, str, Any]]) -> tuple[str 
     if stage is None and not stages and weeks and weeks[-1] <= WEEKS_PREGNANT_MAX:
         stage = "pregnant"  # "34 wks", with no birth mentioned: weeks pregnant
     return stage, (weeks[-1] if weeks else None)
+
+
+def lighter_after_birth(doc: Any, mention: Mention, cues: list[Any], stage: str | None) -> Mention:
+    """After the birth, bleeding said to be light is a possible mention.
+
+    Only heavy bleeding or clots are the sign then: "just spotting now, brownish" is
+    asked about with the threshold. In pregnancy any bleeding counts: left as it is.
+    """
+    if stage != "postpartum" or mention.flag != "heavy_bleeding" or mention.certainty != "clear":
+        return mention
+    c_start, c_end = _clause_of(clauses(doc), mention.start)
+    if "_light" in _cues_in(cues, c_start, c_end):
+        return Mention(mention.start, mention.end, mention.flag, "possible")
+    return mention
 
 
 def by_stage(mention: Mention, stage: str | None, weeks: Any) -> str | None:

@@ -13,7 +13,7 @@ import yaml
 
 from actions import interview
 from bench import real_eval
-from components import extractor
+from components import extractor, red_flag_signal
 from triage import worth_asking
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +28,9 @@ def nlp():
 
 
 def first_reply(nlp, text: str, current: dict | None = None, requested: str | None = None):
-    entities = [{**e, "extractor": interview.EXTRACTOR} for e in extractor.extract(nlp, text)]
+    """The extractor as it ships (with the second signal) and the interview's reading."""
+    found = extractor.extract(nlp, text, red_flag_signal.default())
+    entities = [{**e, "extractor": interview.EXTRACTOR} for e in found]
     return entities, interview.updates_from_message(
         current or {}, entities, "describe_pain", text, requested
     )
@@ -43,7 +45,7 @@ def names(entities, entity):
 
 @pytest.mark.parametrize("item", FLAGGED, ids=[item["id"] for item in FLAGGED])
 def test_every_warning_sign_gets_the_advice_or_the_question(nlp, item):
-    reply = real_eval.offline_reply(nlp, item)
+    reply = real_eval.offline_reply(nlp, item, red_flag_signal.default())
     assert reply["urgent"] or reply["confirming"], (item["red_flags"], item["text"])
 
 
@@ -65,6 +67,12 @@ def test_every_warning_sign_gets_the_advice_or_the_question(nlp, item):
         ("a heavy pressure and a backache that come in waves", "contractions_or_fluid"),
         ("a big dog knocked me clean off my feet this morning", "fall_or_trauma"),
         ("my vision's gone wonky, like looking through water", "pre_eclampsia_signs"),
+        ("my teeth are chattering under two duvets and I feel dreadful", "sepsis_signs"),
+        ("I sit on the loo and nothing comes even though I'm bursting", "bladder_bowel_control"),
+        ("since last night hardly anything comes out when I need a wee", "bladder_bowel_control"),
+        ("a bit of pinkish stuff on the loo roll this morning, 33 weeks", "heavy_bleeding"),
+        ("my little acrobat has had a very lazy day in there", "reduced_baby_movements"),
+        ("I had to poke the bump loads to get anything from him", "reduced_baby_movements"),
     ],
 )
 def test_lay_words_stories_and_hedges_are_at_least_asked_about(nlp, text, flag):
@@ -82,6 +90,12 @@ def test_lay_words_stories_and_hedges_are_at_least_asked_about(nlp, text, flag):
         ("I still bleed a little, is that normal?", "heavy_bleeding"),
         ("I think my waters might have gone?", "contractions_or_fluid"),
         ("maybe a bit shivery today", "fever"),
+        # after the birth only heavy bleeding or clots are the sign: light is asked about
+        (
+            "4 weeks since the birth, the bleeding is brownish and just spotting now",
+            "heavy_bleeding",
+        ),
+        ("tried pillows and a hot water bottle, nothing works", "severe_constant_pain"),
     ],
 )
 def test_a_question_or_hedge_is_a_possible_mention_not_an_emergency(nlp, text, flag):
@@ -112,7 +126,7 @@ def test_signs_that_only_apply_in_pregnancy_follow_her_stage(nlp, text, flag, ex
 
 @pytest.mark.parametrize("item", CLEAN, ids=[item["id"] for item in CLEAN])
 def test_no_urgent_advice_without_a_warning_sign(nlp, item):
-    reply = real_eval.offline_reply(nlp, item)
+    reply = real_eval.offline_reply(nlp, item, red_flag_signal.default())
     assert not reply["urgent"], (reply["recorded"], item["text"])
 
 
@@ -131,6 +145,9 @@ def test_no_urgent_advice_without_a_warning_sign(nlp, item):
         "heartburn, a burning up behind my breastbone into my throat",
         "the odd Braxton Hicks, irregular and painless",
         "the saddle area feels numb only after sitting on the hard bench, then fine",
+        "my hips have chosen now to fall apart, the outer one aches",
+        "I can't walk past a bakery without buying something",
+        "blood everywhere this morning, my third nosebleed this week",
     ],
 )
 def test_headers_similes_positions_and_settled_past_never_alarm(nlp, text):
@@ -140,7 +157,7 @@ def test_headers_similes_positions_and_settled_past_never_alarm(nlp, text):
 
 def test_the_dev_part_stays_where_it_is(nlp):
     """A regression guard on the dev figures (make eval-real reports them)."""
-    results = [real_eval.offline_reply(nlp, item) for item in DEV]
+    results = [real_eval.offline_reply(nlp, item, red_flag_signal.default()) for item in DEV]
     scores = real_eval.score(DEV, results)
     assert scores["fields"]["micro"]["f1"] >= 0.90, scores["fields"]["micro"]
     assert scores["stage_recall"] >= 0.95
@@ -172,6 +189,29 @@ def test_the_dev_part_stays_where_it_is(nlp):
          []),
         ("I can't pick up my toddler or do the shopping", {"limits_daily_life": True}, []),
         ("I wake up every time I roll over", {"wakes_at_night": True}, []),
+        # counting down to the due date, an antenatal appointment near, a bare week
+        ("six weeks to go and my groin stabs when I stand", {"stage": "pregnant",
+         "weeks": 34}, []),
+        ("due in 4 weeks and my pubic bone aches", {"stage": "pregnant", "weeks": 36}, []),
+        ("two weeks off my due date, both hips burn", {"stage": "pregnant", "weeks": 38},
+         []),
+        ("my 28 week appointment is tomorrow, my hip clicks", {"stage": "pregnant",
+         "weeks": 28}, []),
+        ("just gone 31 weeks and my SI joint aches", {"weeks": 31}, []),
+        ("6 weeks postpartum, 3 weeks left of my leave", {"weeks": 6}, []),
+        # when it began: her baby's age then, or her weeks pregnant then
+        ("14 weeks since she came along, it started when she was about 3 weeks old",
+         {"stage": "postpartum", "weeks": 14, "weeks_of_pain": 11.0}, []),
+        ("sciatica since I was about 22 weeks, I've just hit 26",
+         {"weeks": 26, "weeks_of_pain": 4.0}, []),
+        ("since around week 16 (I'm 25 now) my bum aches", {"weeks": 25,
+         "weeks_of_pain": 9.0}, []),
+        ("been like it bout 10 days", {"weeks_of_pain": 1.43}, []),
+        # what she can no longer do, said as a story
+        ("I can't take my son to the park on my own any more", {"limits_daily_life": True},
+         []),
+        ("I've had to stop walking the dog", {"limits_daily_life": True}, []),
+        ("my husband has taken over bedtimes", {"limits_daily_life": True}, []),
     ],
 )  # fmt: skip
 def test_time_stage_places_impact_and_night(nlp, text, expected, absent):
