@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -34,6 +35,14 @@ MODEL_FILE = "red_flag_signal.joblib"
 # 0.65 keeps confirming questions on its texts without a sign at 0.05 (0.07 at 0.6).
 THRESHOLD = 0.65
 MIN_CHARS = 12  # a clause shorter than this ("ok", "yes lol") says nothing on its own
+MIN_WORDS = 3  # nor one with fewer different words ("pain pain pain ...", "ow ow ow ow")
+WORD = re.compile(r"[^\W\d_]+")
+
+
+def says_enough(text: str) -> bool:
+    """Whether a clause is long and varied enough for the signal to judge it."""
+    words = {word.lower() for word in WORD.findall(text)}
+    return len(text) >= MIN_CHARS and len(words) >= MIN_WORDS
 
 
 def example_files(folder: str | Path | None = None) -> list[Path]:
@@ -115,7 +124,7 @@ class RedFlagSignal:
     def propose(self, texts: list[str]) -> list[str | None]:
         """For each text the sign it proposes, or None."""
         return [
-            flag if flag != NONE and p >= self.threshold and len(text) >= MIN_CHARS else None
+            flag if flag != NONE and p >= self.threshold and says_enough(text) else None
             for text, (flag, p) in zip(texts, self.best(texts), strict=True)
         ]
 

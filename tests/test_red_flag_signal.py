@@ -176,3 +176,19 @@ def test_what_it_proposes_is_judged_like_any_mention(nlp, signal, text):
     assert any(signal.propose([text]))
     found = extractor.extract(nlp, text, signal)
     assert not flags_of(found, "possible_red_flags") | flags_of(found, "red_flags")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        ("pain " * 800)[:4000],
+        "pain pain pain",
+        "ow ow ow ow ow ow",
+        "HURTS hurts Hurts!!",
+        "ok yes",
+    ],
+    ids=["4000-chars", "three", "ow", "shouted", "short"],
+)
+def test_a_clause_with_too_few_different_words_is_not_judged(signal, text):
+    """A word said over and over names no sign; the screen asks as usual."""
+    assert signal.propose([text]) == [None]

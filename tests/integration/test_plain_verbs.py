@@ -9,6 +9,7 @@ passes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -23,7 +24,7 @@ import pytest
 import yaml
 
 from tests.needs import missing
-from tests.support.ports import wait_for
+from tests.support.ports import wait_for, wait_until
 from tests.support.servers import MODEL, ROOT
 
 BIN = Path(sys.executable).parent
@@ -35,13 +36,40 @@ def in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def holder(port: int) -> str:
+    """Who listens on `port` (from /proc), to name it when the port is not free."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(fields[9])
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            for fd in (proc / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) in wanted:
+                        cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+                        return f"pid {proc.name}: {cmdline.decode().strip()[:200]}"
+    return "a process this user cannot see"
+
+
+def wait_free(port: int, seconds: float = 60) -> None:
+    """Waits until nothing listens on `port` (a server of this module may be closing)."""
+    with contextlib.suppress(TimeoutError):
+        wait_until(lambda: not in_use(port), seconds, f"port {port} to be free")
+
+
 @pytest.fixture(scope="module")
 def clone(model):
     if shutil.which("git") is None:
         missing("git is missing")
     for port in (RASA_PORT, ACTIONS_PORT):
+        wait_free(port)
         if in_use(port):
-            missing(f"port {port} is in use (a `make run`?): the plain verbs need it")
+            missing(f"port {port} is in use ({holder(port)}): the plain verbs need it")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / "clone"
         files = subprocess.run(
@@ -83,6 +111,7 @@ def actions(clone):
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
+        wait_free(ACTIONS_PORT)
 
 
 def post(text: str, sender: str) -> list[dict]:
