@@ -109,6 +109,9 @@ DEFAULT_PATTERN_DIR = Path(__file__).resolve().parent / "patterns"
 RULER_NAME = "hip_span_ruler"
 SPANS_KEY = "hip_triage"
 MAX_CHARS = 4000  # = channels.text.MAX_MESSAGE_CHARS: a red flag at the end is still seen
+# "29 weeks" alone in its clause is how far along she is (tests/corpus dev-083, dev-278).
+GESTATION_ALONE = (12, 42)
+GESTATION_WORDS = frozenset({"pregnant", "today", "now", "along", "exactly", "weeks", "currently"})
 NEG_WINDOW = 5  # max tokens between a negation cue and the start of what it negates
 META_KEY = "hip_extractor"  # nlp.meta entry: spelling variants + pattern fingerprint
 
@@ -841,6 +844,25 @@ def _negation_scope(doc: Doc, cue: _Cand, target: _Cand, breaks: set[int]) -> bo
     return True
 
 
+def _gestation_alone(doc: Doc, start: int, end: int, weeks: float) -> bool:
+    """ "...my back is agony. 29 weeks": weeks said on their own, as a sign-off or a line.
+
+    A clause of nothing but a number of weeks (and "pregnant", "today", "now"), in a
+    message of more than that, is how far along she is, not how long something has
+    lasted ("for 3 weeks" has its "for").
+    """
+    bounds = reading.clauses(doc)
+    if not GESTATION_ALONE[0] <= weeks <= GESTATION_ALONE[1] or len(bounds) < 2:
+        return False  # a message of just "12 weeks" answers the question asked
+    c_start, c_end = reading._clause_of(bounds, start)
+    rest = [
+        t
+        for t in doc[c_start:c_end]
+        if not (start <= t.i < end) and not t.is_punct and not t.is_space
+    ]
+    return all(t.lower_ in GESTATION_WORDS for t in rest)
+
+
 def _lone_one(doc: Doc, i: int) -> bool:
     """'one' is a number answer only on its own ("one", "maybe one?"), not "the front one"."""
     before = doc[i - 1] if i else None
@@ -1001,10 +1023,10 @@ def _extract(nlp: Language, text: str, signal: Any = None) -> list[dict[str, Any
     flags: list[tuple[_Cand, bool]] = []  # red-flag mentions, and whether "unsure" scopes them
     negated_concepts: set[int] = set()
     covered: set[int] = set()
-    # A negation that is part of a sign phrase ("doesn't know when", "can't hold") is the
-    # sign speaking, not a denial of the topic next to it ("...when she needs to pee").
+    # A negation that is part of a sign phrase ("doesn't know when", "can't hold"), or
+    # overlaps one ("couldn't feel" in "couldn't feel the"), is the sign speaking, not a denial of the topic next to it ("...when she needs to pee").
     signs = [c for c in kept if c.label in reading.CONCEPT_LABELS and c.label != "_topic"]
-    in_sign = {id(q) for q in cues if any(s.start <= q.start and q.end <= s.end for s in signs)}
+    in_sign = {id(q) for q in cues if any(q.start < s.end and s.start < q.end for s in signs)}
     for c in kept:
         scoping = [q for q in cues if _negation_scope(doc, q, c, breaks)]
         if c.label in reading.CONCEPT_LABELS:
@@ -1048,6 +1070,9 @@ def _extract(nlp: Language, text: str, signal: Any = None) -> list[dict[str, Any
                 nxt += 1
         if nxt < len(doc) and doc[nxt].norm_ == "#unit" and nxt not in covered:
             factor = _unit_factor(doc[nxt]) or 1.0
+            if factor == 1.0 and _gestation_alone(doc, tok.i, nxt + 1, v):
+                results.append((tok.i, nxt + 1, "weeks", _round_num(v)))
+                continue
             results.append((tok.i, nxt + 1, "duration", _round_num(v * factor)))
         elif tok.lower_ != "one" or _lone_one(doc, tok.i):
             results.append((tok.i, tok.i + 1, "number", _round_num(v, 3)))

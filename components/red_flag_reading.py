@@ -56,6 +56,7 @@ CUE_LABELS = frozenset(
         "_nearly",
         "_elsewhere",
         "_light",
+        "_breast",
     }
 )
 CONCEPT_LABELS = frozenset({"_topic", "_sign", "_intense", "_unrelenting"})
@@ -81,6 +82,13 @@ SPREADS = frozenset(
     | {"my", "in", "the", "from", "to", "round", "around", "over"}
 )
 OTHER_WINDOW = 4  # "my mum had clots": someone else just before the sign
+EXERTION_NEGATED_WINDOW = 3  # "no sneeze", "without a cough", "not even a laugh"
+RETURNED = "returned"  # cue id: "hasn't come back", which for numbness is the sign going on
+LOO = "loo"  # cue id: on the loo, where numbness between the legs is noticed
+LONG_WHILE = frozenset({"for", "ages", "hours", "hour", "minutes", "mins", "forever"})
+# "Chest is fine", "breathing's normal": a topic denied just after it is said.
+FINE_AFTER = frozenset({"fine", "ok", "okay", "normal", "good", "alright", "clear", "grand"})
+COPULAS = frozenset({"is", "'s", "s", "are", "'re", "feels", "feel", "seems", "was", "been", "all"})
 
 
 @dataclass
@@ -161,17 +169,31 @@ def judge(
         return None  # "nearly tripped on the kerb but caught myself"
     if flag == "fever" and _spreads_after(doc, start, end):
         return None
-    if "_past" in found and "_resolved" in found or "_gone" in found:
+    gone = [
+        c
+        for c in cues
+        if c.label == "_gone"
+        and c_start <= c.start
+        and c.end <= c_end
+        and not (c.value == RETURNED and flag in POSITIONAL)
+        and not (c.value == ABSENCE_CUE and flag in NEGATED_TOPIC_IS_SIGN)
+    ]
+    if "_past" in found and "_resolved" in found or gone:
         return None  # long past and settled since; "all better now", "nothing since"
-    if flag in POSITIONAL and any(
-        c.label == "_positional"
+    positional = [
+        c
+        for c in cues
+        if c.label == "_positional"
         and c_start <= c.start
         and c.end <= c_end
         and not _after_simile(cues, c)
-        for c in cues
-    ):
+    ]
+    loo_only = positional and all(
+        c.value == LOO and not _sat_long(doc, c, c_end) for c in positional
+    )
+    if flag in POSITIONAL and positional and not (flag == "saddle_numbness" and loo_only):
         return None  # "after sitting cross-legged" (not "like sitting on a bag of ice")
-    if flag == "bladder_bowel_control" and "_exertion" in found:
+    if flag == "bladder_bowel_control" and _exertion_excuses(doc, cues, c_start, c_end):
         return None  # a leak with a sneeze or a laugh: stress incontinence
     if flag == "heavy_bleeding" and "_elsewhere" in found:
         return None  # "blood everywhere, my third nosebleed this week"
@@ -186,7 +208,46 @@ def judge(
     question = c_end > c_start and doc[c_end - 1].text == "?"
     if unsure or question or found & {"_hedge", "_question", "_resolved", "_past"}:
         return "possible"
+    if flag == "saddle_numbness" and positional:
+        return "possible"  # noticed sitting on the loo: asked, not alarmed
+    if flag == "chest_pain_breathless" and "_breast" in found:
+        return "possible"  # "my chest is agony, both boobs rock hard": asked about
     return certainty
+
+
+def _exertion_excuses(doc: Any, cues: Iterable[Any], c_start: int, c_end: int) -> bool:
+    """A sneeze, cough or jump in the clause that brings the leak on ("when I sneeze").
+
+    One said to be absent ("no urge, no sneeze, nothing", "without even a cough") makes
+    the leak more worrying, not less: it excuses nothing.
+    """
+    for c in cues:
+        if c.label != "_exertion" or not (c_start <= c.start and c.end <= c_end):
+            continue
+        before = doc[max(c_start, c.start - EXERTION_NEGATED_WINDOW) : c.start]
+        if not any(t.lower_ in ABSENCE_WORDS or t.norm_ in ABSENCE_WORDS for t in before):
+            return True
+    return False
+
+
+def _sat_long(doc: Any, cue: Any, c_end: int) -> bool:
+    """Sat there a long while ("on the loo scrolling for 20 minutes"): the cause."""
+    return any(t.lower_ in LONG_WHILE for t in doc[cue.end : min(c_end, cue.end + 4)])
+
+
+def denied_after(doc: Any, concept: Any) -> bool:
+    """A topic denied just after it is named: "Chest is fine", "heart isn't racing".
+
+    Not for a sign that is itself an absence: "the baby isn't moving" is the sign.
+    """
+    if concept.value in NEGATED_TOPIC_IS_SIGN:
+        return False
+    i, end = concept.end, min(len(doc), concept.end + 3)
+    while i < end and doc[i].lower_ in COPULAS:
+        i += 1
+    if i == concept.end or i >= len(doc):
+        return False
+    return doc[i].lower_ in FINE_AFTER or doc[i].norm_ in ("not", "n't")
 
 
 def judge_clause(doc: Any, start: int, end: int, flag: str, cues: list[Any]) -> str | None:
@@ -213,7 +274,11 @@ def concept_mentions(doc: Any, concepts: list[Any], negated: set[int]) -> list[M
     found: list[Mention] = []
     for c_start, c_end in clauses(doc):
         here = [c for c in concepts if c_start <= c.start < c_end]
-        inside = [c for c in here if id(c) not in negated]
+        inside = [
+            c
+            for c in here
+            if id(c) not in negated and not (c.label == "_topic" and denied_after(doc, c))
+        ]
         # "I haven't felt him since breakfast": for these signs a negated topic is the sign.
         absent = {
             c.value

@@ -73,6 +73,26 @@ def test_every_warning_sign_gets_the_advice_or_the_question(nlp, item):
         ("a bit of pinkish stuff on the loo roll this morning, 33 weeks", "heavy_bleeding"),
         ("my little acrobat has had a very lazy day in there", "reduced_baby_movements"),
         ("I had to poke the bump loads to get anything from him", "reduced_baby_movements"),
+        # a second round for the held-out part's weakest signs (dev-408..467)
+        (
+            "no urge, no sneeze, nothing, and then I realise I've wet myself",
+            "bladder_bowel_control",
+        ),
+        ("when I sit on the loo I can hardly feel the paper, a bit numb", "saddle_numbness"),
+        ("went dead down below in the night and the feeling hasn't come back", "saddle_numbness"),
+        ("it's not totally numb round my bottom, more tingly and odd", "saddle_numbness"),
+        ("I couldn't feel the flannel between my legs this morning", "saddle_numbness"),
+        (
+            "wobbled and sat down hard on the step, don't think it counts as a fall",
+            "fall_or_trauma",
+        ),
+        ("a van went into the back of us at the lights, 31 weeks", "fall_or_trauma"),
+        ("I get winded just folding the washing, heart thumping away", "chest_pain_breathless"),
+        ("it's there every minute of the day and it's properly bad", "severe_constant_pain"),
+        (
+            "an 8 most of the day, and paracetamol doesn't make any difference",
+            "severe_constant_pain",
+        ),
     ],
 )
 def test_lay_words_stories_and_hedges_are_at_least_asked_about(nlp, text, flag):
@@ -148,6 +168,10 @@ def test_no_urgent_advice_without_a_warning_sign(nlp, item):
         "my hips have chosen now to fall apart, the outer one aches",
         "I can't walk past a bakery without buying something",
         "blood everywhere this morning, my third nosebleed this week",
+        "day 5, my chest is agony, both boobs rock hard now the milk is in",
+        "Chest is fine, heart isn't racing, I only puff on the stairs with the bump",
+        "sat on the loo for ages on my phone and my bum went numb, fine after a minute",
+        "I leak a bit when I sneeze or cough, been the same since my first",
     ],
 )
 def test_headers_similes_positions_and_settled_past_never_alarm(nlp, text):
