@@ -109,6 +109,18 @@ DEFAULT_PATTERN_DIR = Path(__file__).resolve().parent / "patterns"
 RULER_NAME = "hip_span_ruler"
 SPANS_KEY = "hip_triage"
 MAX_CHARS = 4000  # = channels.text.MAX_MESSAGE_CHARS: a red flag at the end is still seen
+# A trigger in the same clause as these is the setting of that complaint, not of the
+# hip pain ("when I sit on the loo nothing comes"); so is one with a word of relief.
+SETTING_FLAGS = frozenset(
+    {
+        "bladder_bowel_control",
+        "saddle_numbness",
+        "leg_numbness_weakness",
+        "chest_pain_breathless",
+        "reduced_baby_movements",
+    }
+)
+RELIEF_WORDS = frozenset({"helps", "helped", "eases", "eased", "relieves", "relieved", "comfier"})
 # "29 weeks" alone in its clause is how far along she is (tests/corpus dev-083, dev-278).
 GESTATION_ALONE = (12, 42)
 GESTATION_WORDS = frozenset({"pregnant", "today", "now", "along", "exactly", "weeks", "currently"})
@@ -222,6 +234,9 @@ _GLUED_UNIT_RE = re.compile(
 _GLUED_WEEKS_DAYS_RE = re.compile(
     r"^(\d{1,2})(wks|wk|weeks|week|w)(\+?)([0-6])(days|day|dys|dy|d)$", re.IGNORECASE
 )
+_GLUED_PP_RE = re.compile(
+    r"^(\d{1,3})(wks|wk|w|weeks|mos|mo|mths|mth|months|m|days|d)(pp|ppd)$", re.IGNORECASE
+)  # "7wpp", "4mpp": weeks or months after the birth
 _DIGIT_RE = re.compile(r"^\d{1,6}(?:[.,]\d{1,3})?$")
 _RANGE_RE = re.compile(r"^(\d{1,4}(?:[.,]\d)?)[-–~](\d{1,4}(?:[.,]\d)?)$")
 _SCORE_RE = re.compile(r"^(\d{1,2}(?:[.,]\d)?)(?:[-–](\d{1,2}(?:[.,]\d)?))?/10$")
@@ -659,7 +674,11 @@ def _prepare_doc(nlp: Language, text: str) -> Doc:
     glued = []
     for tok in doc:
         if tok.text[:1].isdigit():
-            m = _GLUED_UNIT_RE.match(tok.text) or _GLUED_WEEKS_DAYS_RE.match(tok.text)
+            m = (
+                _GLUED_UNIT_RE.match(tok.text)
+                or _GLUED_WEEKS_DAYS_RE.match(tok.text)
+                or _GLUED_PP_RE.match(tok.text)
+            )
             if m:
                 glued.append((tok, [g for g in m.groups() if g]))
     if glued:  # "6wks" -> "6" "wks"; "27wks4d" -> "27" "wks" "4" "d"
@@ -844,8 +863,42 @@ def _negation_scope(doc: Doc, cue: _Cand, target: _Cand, breaks: set[int]) -> bo
     return True
 
 
+def _triggers_of_the_pain(
+    doc: Doc, kept: list[_Cand], results: list[tuple[int, int, str, Any]], breaks: set[int]
+) -> list[tuple[int, int, str, Any]]:
+    """Drops a trigger told as the setting of another complaint, or as what relieves it.
+
+    "When I sit on the loo nothing comes", "breathless on the stairs", "sitting on the
+    ball helps": the sitting, the stairs are not what brings the hip pain on. (Numbness
+    after sitting is left alone: dropping those triggers cost more than it gained on
+    the dev part.)
+    """
+    elsewhere = [c for c in kept if c.label in FLAG_LABELS and c.value in SETTING_FLAGS]
+    relief = [t.i for t in doc if t.lower_ in RELIEF_WORDS]
+    keep = []
+    for item in results:
+        start, end, label, _ = item
+        if label == "triggers":
+            s_start, s_end = _segment(doc, start, end, breaks)
+            if any(s_start <= c.start < s_end for c in elsewhere) or any(
+                s_start <= i < s_end for i in relief
+            ):
+                continue
+        keep.append(item)
+    return keep
+
+
+def _segment(doc: Doc, start: int, end: int, breaks: set[int]) -> tuple[int, int]:
+    """The words around a span up to a comma, a full stop or a break word ("and I")."""
+    while start > 0 and not _is_break_token(doc[start - 1]) and start - 1 not in breaks:
+        start -= 1
+    while end < len(doc) and not _is_break_token(doc[end]) and end not in breaks:
+        end += 1
+    return start, end
+
+
 def _gestation_alone(doc: Doc, start: int, end: int, weeks: float) -> bool:
-    """ "...my back is agony. 29 weeks": weeks said on their own, as a sign-off or a line.
+    """Weeks said on their own, as a sign-off or a line ("...my back is agony. 29 weeks").
 
     A clause of nothing but a number of weeks (and "pregnant", "today", "now"), in a
     message of more than that, is how far along she is, not how long something has
@@ -962,6 +1015,8 @@ def _red_flag_results(
     best: dict[str, tuple[int, reading.Mention, str]] = {}
     for mention in mentions:
         mention = reading.lighter_after_birth(doc, mention, cue_spans, stage)
+        if mention is None:
+            continue
         name = reading.by_stage(mention, stage, weeks)
         if name is None:
             continue
@@ -1024,7 +1079,8 @@ def _extract(nlp: Language, text: str, signal: Any = None) -> list[dict[str, Any
     negated_concepts: set[int] = set()
     covered: set[int] = set()
     # A negation that is part of a sign phrase ("doesn't know when", "can't hold"), or
-    # overlaps one ("couldn't feel" in "couldn't feel the"), is the sign speaking, not a denial of the topic next to it ("...when she needs to pee").
+    # overlaps one ("couldn't feel" in "couldn't feel the"), is the sign speaking, not a
+    # denial of the topic next to it ("...when she needs to pee").
     signs = [c for c in kept if c.label in reading.CONCEPT_LABELS and c.label != "_topic"]
     in_sign = {id(q) for q in cues if any(q.start < s.end and s.start < q.end for s in signs)}
     for c in kept:
@@ -1057,6 +1113,7 @@ def _extract(nlp: Language, text: str, signal: Any = None) -> list[dict[str, Any
                 continue
         results.append((c.start, c.end, c.label, value))
     results += _red_flag_results(doc, kept, flags, negated_concepts, results, signal)
+    results = _triggers_of_the_pain(doc, kept, results, breaks)
     results = _question_topics(doc, kept, results)
 
     values = doc.user_data.get("hip_numbers", {})

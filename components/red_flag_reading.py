@@ -84,6 +84,9 @@ SPREADS = frozenset(
 OTHER_WINDOW = 4  # "my mum had clots": someone else just before the sign
 EXERTION_NEGATED_WINDOW = 3  # "no sneeze", "without a cough", "not even a laugh"
 RETURNED = "returned"  # cue id: "hasn't come back", which for numbness is the sign going on
+FEELING_BACK = "feeling_back"  # cue id: "it had all come back", for numbness only
+STOPPED = "stopped"  # cue id: "has stopped": asked about (after the birth: settled)...
+STOPPING_IS_SIGN = frozenset({"reduced_baby_movements", "bladder_bowel_control"})  # ...not these
 LOO = "loo"  # cue id: on the loo, where numbness between the legs is noticed
 LONG_WHILE = frozenset({"for", "ages", "hours", "hour", "minutes", "mins", "forever"})
 # "Chest is fine", "breathing's normal": a topic denied just after it is said.
@@ -177,8 +180,11 @@ def judge(
         and c.end <= c_end
         and not (c.value == RETURNED and flag in POSITIONAL)
         and not (c.value == ABSENCE_CUE and flag in NEGATED_TOPIC_IS_SIGN)
+        and not (c.value == STOPPED and flag in STOPPING_IS_SIGN)
+        and not (c.value == FEELING_BACK and flag not in POSITIONAL)
     ]
-    if "_past" in found and "_resolved" in found or gone:
+    stopped = [c for c in gone if c.value == STOPPED]
+    if "_past" in found and "_resolved" in found or len(gone) > len(stopped):
         return None  # long past and settled since; "all better now", "nothing since"
     positional = [
         c
@@ -206,8 +212,8 @@ def judge(
     if "_past" in found and flag in ("fall_or_trauma", "fever", "heavy_bleeding"):
         return None  # "I fell off a horse years ago": long before this pain
     question = c_end > c_start and doc[c_end - 1].text == "?"
-    if unsure or question or found & {"_hedge", "_question", "_resolved", "_past"}:
-        return "possible"
+    if unsure or question or stopped or found & {"_hedge", "_question", "_resolved", "_past"}:
+        return "possible"  # "it had stopped by the evening": in pregnancy still asked
     if flag == "saddle_numbness" and positional:
         return "possible"  # noticed sitting on the loo: asked, not alarmed
     if flag == "chest_pain_breathless" and "_breast" in found:
@@ -324,16 +330,21 @@ def stage_in_message(results: Iterable[tuple[int, int, str, Any]]) -> tuple[str 
     return stage, (weeks[-1] if weeks else None)
 
 
-def lighter_after_birth(doc: Any, mention: Mention, cues: list[Any], stage: str | None) -> Mention:
+def lighter_after_birth(
+    doc: Any, mention: Mention, cues: list[Any], stage: str | None
+) -> Mention | None:
     """After the birth, bleeding said to be light is a possible mention.
 
     Only heavy bleeding or clots are the sign then: "just spotting now, brownish" is
-    asked about with the threshold. In pregnancy any bleeding counts: left as it is.
+    asked about with the threshold, and bleeding that has stopped is none (None). In
+    pregnancy any bleeding counts: left as it is.
     """
-    if stage != "postpartum" or mention.flag != "heavy_bleeding" or mention.certainty != "clear":
+    if stage != "postpartum" or mention.flag != "heavy_bleeding":
         return mention
     c_start, c_end = _clause_of(clauses(doc), mention.start)
-    if "_light" in _cues_in(cues, c_start, c_end):
+    if any(c.value == STOPPED and c_start <= c.start and c.end <= c_end for c in cues):
+        return None  # "bleeding stopped last week": the bleeding after the birth is over
+    if mention.certainty == "clear" and "_light" in _cues_in(cues, c_start, c_end):
         return Mention(mention.start, mention.end, mention.flag, "possible")
     return mention
 

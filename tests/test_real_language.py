@@ -236,6 +236,16 @@ def test_the_dev_part_stays_where_it_is(nlp):
          []),
         ("I've had to stop walking the dog", {"limits_daily_life": True}, []),
         ("my husband has taken over bedtimes", {"limits_daily_life": True}, []),
+        # after the birth said only in passing (dev-468..507)
+        ("Matilda is 9 weeks and my tailbone still aches", {"stage": "postpartum",
+         "weeks": 9}, []),
+        ("6wpp, my outer hip aches after a walk", {"stage": "postpartum", "weeks": 6}, []),
+        ("FTM of a 4mo, my left hip aches from carrying", {"stage": "postpartum",
+         "weeks": 17}, []),
+        ("her first jabs were on Monday and my groin is sharp", {"stage": "postpartum"},
+         []),
+        ("my pubic bone is sore on the stairs. 31 weeks", {"stage": "pregnant",
+         "weeks": 31}, []),
     ],
 )  # fmt: skip
 def test_time_stage_places_impact_and_night(nlp, text, expected, absent):
