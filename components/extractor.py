@@ -109,6 +109,9 @@ DEFAULT_PATTERN_DIR = Path(__file__).resolve().parent / "patterns"
 RULER_NAME = "hip_span_ruler"
 SPANS_KEY = "hip_triage"
 MAX_CHARS = 4000  # = channels.text.MAX_MESSAGE_CHARS: a red flag at the end is still seen
+# A pregnancy told with these before it, in a message that also says after the birth,
+# is history ("I had SPD from five months along ... once she arrived").
+PAST_MARKERS = frozenset({"had", "was", "were", "did", "used", "during", "throughout"})
 # A trigger in the same clause as these is the setting of that complaint, not of the
 # hip pain ("when I sit on the loo nothing comes"); so is one with a word of relief.
 SETTING_FLAGS = frozenset(
@@ -863,6 +866,36 @@ def _negation_scope(doc: Doc, cue: _Cand, target: _Cand, breaks: set[int]) -> bo
     return True
 
 
+def _past_pregnancy(
+    doc: Doc, results: list[tuple[int, int, str, Any]], breaks: set[int]
+) -> list[tuple[int, int, str, Any]]:
+    """Drops the pregnancy told as history when the message says she has had her baby.
+
+    "I had SPD from about five months along right to the end ... once she arrived": the
+    stage and weeks of a clause that tells the pregnancy in the past ("had", "was",
+    "during") are not now. Only when the same message also says after the birth: a
+    pregnancy said alone stands.
+    """
+    stages = {value for _, _, label, value in results if label == "stage"}
+    if stages != {"pregnant", "postpartum"}:
+        return results
+    past = set()
+    for start, end, label, value in results:
+        if label == "stage" and value == "pregnant":
+            s_start, s_end = _segment(doc, start, end, breaks)
+            if any(t.lower_ in PAST_MARKERS for t in doc[s_start:start]):
+                past.add((s_start, s_end))
+    return [
+        r
+        for r in results
+        if not (
+            r[2] in ("stage", "weeks")
+            and r[3] != "postpartum"
+            and any(s <= r[0] < e for s, e in past)
+        )
+    ]
+
+
 def _triggers_of_the_pain(
     doc: Doc, kept: list[_Cand], results: list[tuple[int, int, str, Any]], breaks: set[int]
 ) -> list[tuple[int, int, str, Any]]:
@@ -1112,6 +1145,7 @@ def _extract(nlp: Language, text: str, signal: Any = None) -> list[dict[str, Any
             elif c.label in LIST_FIELDS or c.label in STR_FIELDS or c.label == "severity":
                 continue
         results.append((c.start, c.end, c.label, value))
+    results = _past_pregnancy(doc, results, breaks)
     results += _red_flag_results(doc, kept, flags, negated_concepts, results, signal)
     results = _triggers_of_the_pain(doc, kept, results, breaks)
     results = _question_topics(doc, kept, results)

@@ -246,6 +246,11 @@ def test_the_dev_part_stays_where_it_is(nlp):
          []),
         ("my pubic bone is sore on the stairs. 31 weeks", {"stage": "pregnant",
          "weeks": 31}, []),
+        ("I had SPD from about five months along right to the end. Everyone said it would "
+         "go once she arrived; it still burns at the front", {"stage": "postpartum"},
+         ["weeks"]),
+        ("she was born at 38 weeks and now I'm 20 weeks pregnant again, my groin hurts",
+         {"stage": "pregnant", "weeks": 20}, []),
     ],
 )  # fmt: skip
 def test_time_stage_places_impact_and_night(nlp, text, expected, absent):
