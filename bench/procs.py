@@ -243,7 +243,8 @@ def write_endpoints(source: Path, path: Path, actions_port: int, db: Path) -> Pa
     its `db` moves to a new file, so every server starts with no conversations.
     """
     endpoints = yaml.safe_load(source.read_text()) or {}
-    endpoints["action_endpoint"] = {"url": f"http://127.0.0.1:{actions_port}/webhook"}
+    shipped = endpoints.get("action_endpoint") or {}
+    endpoints["action_endpoint"] = {**shipped, "url": f"http://127.0.0.1:{actions_port}/webhook"}
     store = endpoints.get("tracker_store")
     if isinstance(store, dict) and store.get("dialect", "sqlite") == "sqlite":
         store["db"] = str(db)

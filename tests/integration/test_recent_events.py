@@ -1,11 +1,13 @@
-"""The action server gives the same answers when sent only the recent turns' events.
+"""The action server gives the same answers when sent only the recent turns' events,
+and without the domain (endpoints.yml: enable_selective_domain).
 
 patches/action_request.py sends the action server the events of the last three turns
 instead of the whole conversation. Real conversations are run on the shared servers
 (whole interviews, questions after the outcome, a withdrawn erasure request); then,
 at every point in them where a custom action ran, the action server's reply (events
 and messages) is computed here twice, from Rasa's own request with every event and
-from ours with the recent ones: they must be the same.
+from ours with the recent ones, and from what the shipped endpoint sends (the recent
+ones, no domain): they must be the same.
 """
 
 from __future__ import annotations
@@ -19,12 +21,17 @@ from rasa.core.actions.action import RemoteAction
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
 from rasa_sdk.executor import ActionExecutor
 
 from patches import action_request
 from tests.support.dialogue import run_conversation
 from tests.support.servers import ROOT
 
+# The shipped action endpoint (endpoints.yml): the domain is left out of every call.
+SHIPPED = EndpointConfig.from_dict(
+    yaml.safe_load((ROOT / "endpoints.yml").read_text())["action_endpoint"]
+)
 DIALOGUES = yaml.safe_load((Path(__file__).parent / "dialogues.yml").read_text())["dialogues"]
 AFTERWARDS = (
     "why does this happen?",
@@ -71,8 +78,13 @@ def test_every_custom_action_answers_the_same_with_the_recent_events(servers, di
         }
         shortened += len(recent["tracker"]["events"]) < len(whole["tracker"]["events"])
         calls += 1
-        if asyncio.run(executor.run(whole)) != asyncio.run(executor.run(recent)):
-            differences.append((name, sum(isinstance(e, UserUttered) for e in before.events)))
+        answer = asyncio.run(executor.run(whole))
+        # What the shipped endpoints.yml sends (enable_selective_domain): no domain.
+        shipped = action_request.action_call_format(RemoteAction(name, SHIPPED), before, domain)
+        assert "domain" not in shipped and "domain" in whole
+        for request in (recent, shipped):
+            if asyncio.run(executor.run(request)) != answer:
+                differences.append((name, sum(isinstance(e, UserUttered) for e in before.events)))
     assert calls >= 5 and shortened >= 3, (calls, shortened)
     assert differences == []
 

@@ -25,6 +25,14 @@ from tests.support.ports import free_port, wait_for, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "hip-triage.tar.gz"
+
+
+def shipped_selective_domain() -> bool:
+    """Whether the shipped endpoints.yml leaves the domain out of action server calls."""
+    shipped = yaml.safe_load((ROOT / "endpoints.yml").read_text())["action_endpoint"]
+    return bool(shipped.get("enable_selective_domain", False))
+
+
 RASA = str(Path(sys.executable).parent / "rasa")
 PYTHON = sys.executable
 ACTION_SERVER = [PYTHON, "scripts/action_server.py", "--port", "{port}"]
@@ -113,6 +121,7 @@ class Servers:
     def write_endpoints(self) -> Path:
         self.endpoints.write_text(
             f'action_endpoint:\n  url: "http://127.0.0.1:{self.actions_port}/webhook"\n'
+            f"  enable_selective_domain: {str(shipped_selective_domain()).lower()}\n"
             + self.tracker_store.replace("{workdir}", str(self.workdir))
         )
         return self.endpoints
