@@ -86,6 +86,7 @@ EXERTION_NEGATED_WINDOW = 3  # "no sneeze", "without a cough", "not even a laugh
 RETURNED = "returned"  # cue id: "hasn't come back", which for numbness is the sign going on
 FEELING_BACK = "feeling_back"  # cue id: "it had all come back", for numbness only
 STOPPED = "stopped"  # cue id: "has stopped": asked about (after the birth: settled)...
+STOPPED_WINDOW = 3  # "bleeding has now stopped": the stop follows its mention closely
 STOPPING_IS_SIGN = frozenset({"reduced_baby_movements", "bladder_bowel_control"})  # ...not these
 LOO = "loo"  # cue id: on the loo, where numbness between the legs is noticed
 LONG_WHILE = frozenset({"for", "ages", "hours", "hour", "minutes", "mins", "forever"})
@@ -180,7 +181,7 @@ def judge(
         and c.end <= c_end
         and not (c.value == RETURNED and flag in POSITIONAL)
         and not (c.value == ABSENCE_CUE and flag in NEGATED_TOPIC_IS_SIGN)
-        and not (c.value == STOPPED and flag in STOPPING_IS_SIGN)
+        and not (c.value == STOPPED and (flag in STOPPING_IS_SIGN or not _just_after(end, c)))
         and not (c.value == FEELING_BACK and flag not in POSITIONAL)
     ]
     stopped = [c for c in gone if c.value == STOPPED]
@@ -234,6 +235,14 @@ def _exertion_excuses(doc: Any, cues: Iterable[Any], c_start: int, c_end: int) -
         if not any(t.lower_ in ABSENCE_WORDS or t.norm_ in ABSENCE_WORDS for t in before):
             return True
     return False
+
+
+def _just_after(end: int, cue: Any) -> bool:
+    """Whether the cue follows the mention closely ("bleeding has now stopped").
+
+    Then it is about that mention, not a later one ("...had stopped, then clots").
+    """
+    return 0 <= cue.start - end <= STOPPED_WINDOW
 
 
 def _sat_long(doc: Any, cue: Any, c_end: int) -> bool:
@@ -342,7 +351,7 @@ def lighter_after_birth(
     if stage != "postpartum" or mention.flag != "heavy_bleeding":
         return mention
     c_start, c_end = _clause_of(clauses(doc), mention.start)
-    if any(c.value == STOPPED and c_start <= c.start and c.end <= c_end for c in cues):
+    if any(c.value == STOPPED and _just_after(mention.end, c) for c in cues):
         return None  # "bleeding stopped last week": the bleeding after the birth is over
     if mention.certainty == "clear" and "_light" in _cues_in(cues, c_start, c_end):
         return Mention(mention.start, mention.end, mention.flag, "possible")

@@ -93,6 +93,10 @@ def test_every_warning_sign_gets_the_advice_or_the_question(nlp, item):
             "an 8 most of the day, and paracetamol doesn't make any difference",
             "severe_constant_pain",
         ),
+        (
+            "baby is 3 weeks, the bleeding had stopped, then today I passed huge clots",
+            "heavy_bleeding",
+        ),
     ],
 )
 def test_lay_words_stories_and_hedges_are_at_least_asked_about(nlp, text, flag):
@@ -172,6 +176,7 @@ def test_no_urgent_advice_without_a_warning_sign(nlp, item):
         "Chest is fine, heart isn't racing, I only puff on the stairs with the bump",
         "sat on the loo for ages on my phone and my bum went numb, fine after a minute",
         "I leak a bit when I sneeze or cough, been the same since my first",
+        "my son is 6 weeks old. Bleeding stopped last week, no fever",
     ],
 )
 def test_headers_similes_positions_and_settled_past_never_alarm(nlp, text):
