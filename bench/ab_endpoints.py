@@ -33,10 +33,6 @@ MODEL = ROOT / "models" / "hip-triage.tar.gz"
 DIALOGUES = ROOT / "bench" / "dialogues.yml"
 
 
-def _value(text: str) -> Any:
-    return yaml.safe_load(text)
-
-
 def one_run(
     tmp: Path, actions: procs.Server, key: str, value: Any, level: int, seconds: float, n: int
 ) -> dict[str, Any]:
@@ -80,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the interleaved pairs and prints the medians."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--key", required=True, help="an action_endpoint key")
-    parser.add_argument("--a", type=_value, required=True)
-    parser.add_argument("--b", type=_value, required=True)
+    parser.add_argument("--a", type=yaml.safe_load, required=True)
+    parser.add_argument("--b", type=yaml.safe_load, required=True)
     parser.add_argument("--level", type=int, default=32, help="conversations at once")
     parser.add_argument("--seconds", type=float, default=40.0, help="per run")
     parser.add_argument("--pairs", type=int, default=3)

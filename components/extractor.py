@@ -112,8 +112,9 @@ MAX_CHARS = 4000  # = channels.text.MAX_MESSAGE_CHARS: a red flag at the end is 
 # A pregnancy told with these before it, in a message that also says after the birth,
 # is history ("I had SPD from five months along ... once she arrived").
 PAST_MARKERS = frozenset({"had", "was", "were", "did", "used", "during", "throughout"})
-# A trigger in the same clause as these is the setting of that complaint, not of the
-# hip pain ("when I sit on the loo nothing comes"); so is one with a word of relief.
+# A trigger in the same stretch of words (up to a comma or "and I") as these is the
+# setting of that complaint, not of the hip pain ("when I sit on the loo nothing
+# comes"); so is one with a word of relief.
 SETTING_FLAGS = frozenset(
     {
         "bladder_bowel_control",
@@ -930,14 +931,15 @@ def _segment(doc: Doc, start: int, end: int, breaks: set[int]) -> tuple[int, int
     return start, end
 
 
-def _gestation_alone(doc: Doc, start: int, end: int, weeks: float) -> bool:
+def _gestation_alone(
+    doc: Doc, bounds: list[tuple[int, int]], start: int, end: int, weeks: float
+) -> bool:
     """Weeks said on their own, as a sign-off or a line ("...my back is agony. 29 weeks").
 
     A clause of nothing but a number of weeks (and "pregnant", "today", "now"), in a
     message of more than that, is how far along she is, not how long something has
     lasted ("for 3 weeks" has its "for").
     """
-    bounds = reading.clauses(doc)
     if not GESTATION_ALONE[0] <= weeks <= GESTATION_ALONE[1] or len(bounds) < 2:
         return False  # a message of just "12 weeks" answers the question asked
     c_start, c_end = reading._clause_of(bounds, start)
@@ -1151,6 +1153,7 @@ def _extract(nlp: Language, text: str, signal: Any = None) -> list[dict[str, Any
     results = _question_topics(doc, kept, results)
 
     values = doc.user_data.get("hip_numbers", {})
+    bounds = reading.clauses(doc)
     for tok in doc:
         if tok.norm_ != "#num" or tok.i in covered or tok.idx not in values:
             continue
@@ -1161,7 +1164,7 @@ def _extract(nlp: Language, text: str, signal: Any = None) -> list[dict[str, Any
                 nxt += 1
         if nxt < len(doc) and doc[nxt].norm_ == "#unit" and nxt not in covered:
             factor = _unit_factor(doc[nxt]) or 1.0
-            if factor == 1.0 and _gestation_alone(doc, tok.i, nxt + 1, v):
+            if factor == 1.0 and _gestation_alone(doc, bounds, tok.i, nxt + 1, v):
                 results.append((tok.i, nxt + 1, "weeks", _round_num(v)))
                 continue
             results.append((tok.i, nxt + 1, "duration", _round_num(v * factor)))

@@ -173,19 +173,19 @@ def judge(
         return None  # "nearly tripped on the kerb but caught myself"
     if flag == "fever" and _spreads_after(doc, start, end):
         return None
-    gone = [
-        c
-        for c in cues
-        if c.label == "_gone"
-        and c_start <= c.start
-        and c.end <= c_end
-        and not (c.value == RETURNED and flag in POSITIONAL)
+    gone = [c for c in cues if c.label == "_gone" and c_start <= c.start and c.end <= c_end]
+    # "Has stopped" just after the mention: asked about, not dropped (see below).
+    stopped = any(
+        c.value == STOPPED and flag not in STOPPING_IS_SIGN and _just_after(end, c) for c in gone
+    )
+    settled = any(
+        not (c.value == RETURNED and flag in POSITIONAL)
         and not (c.value == ABSENCE_CUE and flag in NEGATED_TOPIC_IS_SIGN)
-        and not (c.value == STOPPED and (flag in STOPPING_IS_SIGN or not _just_after(end, c)))
         and not (c.value == FEELING_BACK and flag not in POSITIONAL)
-    ]
-    stopped = [c for c in gone if c.value == STOPPED]
-    if "_past" in found and "_resolved" in found or len(gone) > len(stopped):
+        and c.value != STOPPED
+        for c in gone
+    )
+    if "_past" in found and "_resolved" in found or settled:
         return None  # long past and settled since; "all better now", "nothing since"
     positional = [
         c

@@ -123,10 +123,13 @@ class RedFlagSignal:
 
     def propose(self, texts: list[str]) -> list[str | None]:
         """For each text the sign it proposes, or None."""
-        return [
-            flag if flag != NONE and p >= self.threshold and says_enough(text) else None
-            for text, (flag, p) in zip(texts, self.best(texts), strict=True)
-        ]
+        judged = [text for text in texts if says_enough(text)]
+        read = iter(self.best(judged))  # only the clauses it may judge go to the model
+        out: list[str | None] = []
+        for text in texts:
+            flag, p = next(read) if says_enough(text) else (NONE, 0.0)
+            out.append(flag if flag != NONE and p >= self.threshold else None)
+        return out
 
     def save(self, directory: Path) -> None:
         """Writes the model into `directory` (the component's model storage)."""
