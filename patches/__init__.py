@@ -22,6 +22,8 @@ each one (tests/test_patches.py fails if a patched function's signature changes)
 - ``lock_heartbeat``: ``LockStore.lock`` and ``RedisLockStore.issue_ticket``,
   ``finish_serving``, ``update_lock``: short conversation-lock tickets renewed while
   their turn runs (a dead server's lock lapses in seconds), each change atomic in Redis.
+- ``event_types``: ``Event.resolve_by_type``: an event's class found by its name in a
+  table built once, not by a walk of every subclass of ``Event`` for every event read.
 - ``data_files``: ``rasa.shared.data._find_data_files_in_directory``: plain ``rasa test``
   skips the virtualenv (Rasa's own example test stories) and other hidden folders.
 """
@@ -89,6 +91,11 @@ PATCHES = (
             "rasa.core.lock_store.RedisLockStore.update_lock",
         ),
         "a dead server's conversation lock lapses in seconds; no lost tickets in Redis",
+    ),
+    Patch(
+        "event_types",
+        ("rasa.shared.core.events.Event.resolve_by_type",),
+        "an event's class looked up by its name in a table, not a walk of every subclass",
     ),
     Patch(
         "data_files",

@@ -37,6 +37,7 @@ SIGNATURES = {
         "self", "error",
     ],
     "rasa.shared.data._find_data_files_in_directory": ["directory", "filter_property"],
+    "rasa.shared.core.events.Event.resolve_by_type": ["type_name", "default"],
     "rasa.core.lock_store.LockStore.lock": [
         "self", "conversation_id", "lock_lifetime", "wait_time_in_seconds",
     ],
@@ -180,3 +181,23 @@ def test_no_module_outside_patches_assigns_to_rasa_classes():
             assert not assigned.search(text) and not setattr_rasa.search(text), source
     config = (ROOT / "config.yml").read_text()
     assert "components.rasa_patches.RasaPatches" in config
+
+
+def test_event_classes_found_by_name_are_rasas_own_and_misses_behave_as_rasas():
+    from rasa.shared.core.events import Event
+    from rasa.shared.utils.common import all_subclasses
+
+    from patches import event_types
+
+    expected = {}
+    for cls in all_subclasses(Event):
+        expected.setdefault(cls.type_name, cls)
+    for name, cls in expected.items():
+        assert event_types.resolve_by_type(name) is cls, name
+    assert event_types.resolve_by_type("topic") is None
+    assert event_types.resolve_by_type("nosuch", default=Event) is Event
+    with pytest.raises(ValueError, match="nosuch"):
+        event_types.resolve_by_type("nosuch")
+    patches.install()
+    assert Event.resolve_by_type("slot") is expected["slot"]
+    assert Event.from_parameters({"event": "slot", "name": "stage", "value": "x"}).key == "stage"
