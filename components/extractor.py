@@ -124,7 +124,45 @@ SETTING_FLAGS = frozenset(
         "reduced_baby_movements",
     }
 )
-RELIEF_WORDS = frozenset({"helps", "helped", "eases", "eased", "relieves", "relieved", "comfier"})
+# A trigger is of the hip pain only in a sentence that speaks of pain ("I get out of
+# puff on the stairs" is not a trigger of it).
+PAIN_WORDS = frozenset(
+    """pain pains painful hurt hurts hurting ache aches aching achy sore agony twinge
+    twinges stab stabs stabbing pinch pinches sharp burn burns burning throb throbs
+    throbbing killing kills killer worse worst unbearable tender grumbly niggle niggles
+    jab jabs catches catch shooting ouch excruciating horrendous awful agonising
+    agonizing uncomfortable discomfort yelp wince flare flares stabby clunks clunk grinds
+    struggle struggling wakes waking woke hobble hobbling limp limping twang nightmare
+    can't cant cannot couldn't""".split()
+)
+# "Sitting in the car does it too", "the stairs set it off": "it" is the pain.
+PAIN_DOERS = frozenset({"does", "do", "did", "set", "sets", "brings", "bring", "triggers"})
+PAIN_FIELDS = frozenset({"locations", "qualities", "severity"})
+RELIEF_WORDS = frozenset(
+    {
+        "helps",
+        "helped",
+        "eases",
+        "eased",
+        "relieves",
+        "relieved",
+        "comfier",
+        "settles",
+        "settled",
+        "fades",
+        "subsides",
+        "disappears",
+        "vanishes",
+    }
+)
+TOILET_WORDS = frozenset({"loo", "toilet", "potty", "commode", "bog", "wc"})
+POSITION_WORDS = frozenset(
+    """sitting sit sat standing stand stood lying laying lie lay walking walk resting rest
+    moving kneeling""".split()
+)
+RISE_WINDOW = 5  # tokens before a sitting trigger that may say she rises from it
+LIST_GAP = 4  # tokens between two listed positions ("lying on my side, my back, sitting")
+ALIKE_WORDS = frozenset({"nothing", "same", "whatever", "matter", "tried", "regardless"})
 # "29 weeks" alone in its clause is how far along she is (tests/corpus dev-083, dev-278).
 GESTATION_ALONE = (12, 42)
 GESTATION_WORDS = frozenset({"pregnant", "today", "now", "along", "exactly", "weeks", "currently"})
@@ -909,17 +947,83 @@ def _triggers_of_the_pain(
     """
     elsewhere = [c for c in kept if c.label in FLAG_LABELS and c.value in SETTING_FLAGS]
     relief = [t.i for t in doc if t.lower_ in RELIEF_WORDS]
+    bounds = reading.clauses(doc)
+    painful = _pain_evidence(doc, results)
+    signs = [r[0] for r in results if r[2] in FLAG_ENTITIES]
     keep = []
     for item in results:
-        start, end, label, _ = item
+        start, end, label, value = item
         if label == "triggers":
+            if value == "sitting" and (_on_the_loo(doc, end) or _rising_from(doc, start)):
+                continue
+            if _all_positions_alike(doc, bounds, start, end):
+                continue
             s_start, s_end = _segment(doc, start, end, breaks)
             if any(s_start <= c.start < s_end for c in elsewhere) or any(
                 s_start <= i < s_end for i in relief
             ):
                 continue
+            c_start, c_end = reading._clause_of(bounds, start)
+            if painful and not any(c_start <= i < c_end for i in painful):
+                continue  # a message that speaks of pain, but not in this sentence
+        elif label == "weeks_of_pain" or (label == ONSET_ENTITY and value == "birth"):
+            # "For two days I've had a headache": how long another complaint has lasted.
+            c_start, c_end = reading._clause_of(bounds, start)
+            if any(c_start <= i < c_end for i in signs) and not any(
+                c_start <= i < c_end for i in painful
+            ):
+                continue
+            if label == ONSET_ENTITY and _age_of_baby(results, start, end):
+                continue
         keep.append(item)
     return keep
+
+
+def _pain_evidence(doc: Doc, results: list[tuple[int, int, str, Any]]) -> set[int]:
+    """Token indexes that speak of the pain: pain words, places, qualities, scores."""
+    painful = {t.i for t in doc if t.lower_ in PAIN_WORDS or t.norm_ in PAIN_WORDS}
+    painful.update(t.i for t in doc[:-1] if t.lower_ == "ca" and doc[t.i + 1].lower_ == "n't")
+    painful.update(t.i for t in doc[1:] if t.lower_ == "it" and doc[t.i - 1].lower_ in PAIN_DOERS)
+    painful.update(r[0] for r in results if r[2] in PAIN_FIELDS)
+    return painful
+
+
+def _age_of_baby(results: list[tuple[int, int, str, Any]], start: int, end: int) -> bool:
+    """'10 days since my c-section': the baby's age (a weeks span holds it), no onset."""
+    return any(r[2] == "weeks" and r[0] < start and end <= r[1] for r in results)
+
+
+def _on_the_loo(doc: Doc, end: int) -> bool:
+    """'When I sit on the loo': where another complaint is noticed, not a trigger."""
+    words = [t.lower_ for t in doc[end : end + 3]]
+    return any(w in TOILET_WORDS for w in words) and words[:1] in (["on"], ["in"], ["at"])
+
+
+def _rising_from(doc: Doc, start: int) -> bool:
+    """'Getting up from the sofa', 'push up out of my desk chair': rising, not sitting."""
+    before = [t.lower_ for t in doc[max(0, start - RISE_WINDOW) : start]]
+    return any(
+        a == "up" and b in ("from", "off", "out") for a, b in zip(before, before[1:], strict=False)
+    )
+
+
+def _all_positions_alike(doc: Doc, bounds: list[tuple[int, int]], start: int, end: int) -> bool:
+    """'Sitting, lying, standing, it makes no difference': constant pain, no trigger.
+
+    Two or more positions listed in one sentence that, or the next, says none of them
+    changes the pain (nothing helps, no difference, all the same, whatever I do).
+    """
+    c_start, c_end = reading._clause_of(bounds, start)
+    listed = [t.i for t in doc[c_start:c_end] if t.lower_ in POSITION_WORDS]
+    # Side by side, as a list ("sitting, lying, standing"), one of them this trigger's.
+    near = [i for i in listed if abs(i - start) <= LIST_GAP]
+    if len({doc[i].lower_ for i in near}) < 2 or not any(start <= i < end for i in listed):
+        return False
+    n_start, n_end = reading._clause_of(bounds, c_end) if c_end < len(doc) else (c_end, c_end)
+    words = [t.lower_ for t in doc[c_start : max(c_end, n_end)]]
+    return any(w in ALIKE_WORDS for w in words) or any(
+        a == "no" and b == "difference" for a, b in zip(words, words[1:], strict=False)
+    )
 
 
 def _segment(doc: Doc, start: int, end: int, breaks: set[int]) -> tuple[int, int]:

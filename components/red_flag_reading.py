@@ -323,7 +323,10 @@ def unrelenting_mentions(
     kept = [c for c in concepts if id(c) not in negated]
     steady = [c for c in kept if c.label == "_unrelenting"]
     intense = any(c.label == "_intense" for c in kept) or (severity or 0) >= SEVERE_FROM
-    if not steady or not intense:
+    # Without a word of how bad, it takes two separate sayings that nothing lets it up
+    # ("a constant ache ... none of it makes a dent"): asked about, never alarmed.
+    apart = [c for c in steady if not any(o.start <= c.start < o.end for o in steady if o is not c)]
+    if not steady or not (intense or len(apart) >= 2):
         return []
     first = min(steady, key=lambda c: c.start)
     return [Mention(first.start, first.end, first.value, "possible")]

@@ -97,8 +97,18 @@ def test_every_warning_sign_gets_the_advice_or_the_question(nlp, item):
             "baby is 3 weeks, the bleeding had stopped, then today I passed huge clots",
             "heavy_bleeding",
         ),
+        # a third round, from fresh dev texts read before any tuning (dev-508..617)
+        ("my husband says I slumped at the table and went grey, I came round on the floor",
+         "chest_pain_breathless"),
+        ("wee ran warm down my leg in the queue, no feeling that I needed to go first",
+         "bladder_bowel_control"),
+        ("a constant ache on the bone, and none of it makes a dent, not ice, not rest",
+         "severe_constant_pain"),
+        ("it never switches off now, there in the background all day", "severe_constant_pain"),
+        ("I'm wheezing by the top of the stairs and I wasn't a month ago",
+         "chest_pain_breathless"),
     ],
-)
+)  # fmt: skip
 def test_lay_words_stories_and_hedges_are_at_least_asked_about(nlp, text, flag):
     entities, _ = first_reply(nlp, text)
     found = set().union(*(names(entities, name) for name in extractor.FLAG_ENTITIES))
@@ -177,6 +187,9 @@ def test_no_urgent_advice_without_a_warning_sign(nlp, item):
         "sat on the loo for ages on my phone and my bum went numb, fine after a minute",
         "I leak a bit when I sneeze or cough, been the same since my first",
         "my son is 6 weeks old. Bleeding stopped last week, no fever",
+        "my eldest slipped off the bottom step, he's fine, I wasn't the one who fell",
+        "the baby's feet are jammed right up under my ribs all evening",
+        "for the first few days after the gym I could barely walk, it eases now with rest",
     ],
 )
 def test_headers_similes_positions_and_settled_past_never_alarm(nlp, text):
