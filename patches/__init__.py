@@ -24,6 +24,8 @@ each one (tests/test_patches.py fails if a patched function's signature changes)
   their turn runs (a dead server's lock lapses in seconds), each change atomic in Redis.
 - ``event_types``: ``Event.resolve_by_type``: an event's class found by its name in a
   table built once, not by a walk of every subclass of ``Event`` for every event read.
+- ``endpoint_pool``: ``EndpointConfig.request``: calls to the action server reuse kept-alive
+  connections of one session per event loop, not a new session and connection per call.
 - ``data_files``: ``rasa.shared.data._find_data_files_in_directory``: plain ``rasa test``
   skips the virtualenv (Rasa's own example test stories) and other hidden folders.
 """
@@ -96,6 +98,11 @@ PATCHES = (
         "event_types",
         ("rasa.shared.core.events.Event.resolve_by_type",),
         "an event's class looked up by its name in a table, not a walk of every subclass",
+    ),
+    Patch(
+        "endpoint_pool",
+        ("rasa.utils.endpoints.EndpointConfig.request",),
+        "endpoint calls on pooled keep-alive connections, not a new connection per call",
     ),
     Patch(
         "data_files",

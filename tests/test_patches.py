@@ -38,6 +38,9 @@ SIGNATURES = {
     ],
     "rasa.shared.data._find_data_files_in_directory": ["directory", "filter_property"],
     "rasa.shared.core.events.Event.resolve_by_type": ["type_name", "default"],
+    "rasa.utils.endpoints.EndpointConfig.request": [
+        "self", "method", "subpath", "content_type", "compress", "kwargs",
+    ],
     "rasa.core.lock_store.LockStore.lock": [
         "self", "conversation_id", "lock_lifetime", "wait_time_in_seconds",
     ],
