@@ -111,7 +111,9 @@ SPANS_KEY = "hip_triage"
 MAX_CHARS = 4000  # = channels.text.MAX_MESSAGE_CHARS: a red flag at the end is still seen
 # A pregnancy told with these before it, in a message that also says after the birth,
 # is history ("I had SPD from five months along ... once she arrived").
-PAST_MARKERS = frozenset({"had", "was", "were", "did", "used", "during", "throughout"})
+PAST_MARKERS = frozenset(
+    {"had", "was", "were", "did", "used", "during", "throughout", "in", "while", "both", "previous"}
+)
 # A trigger in the same stretch of words (up to a comma or "and I") as these is the
 # setting of that complaint, not of the hip pain ("when I sit on the loo nothing
 # comes"); so is one with a word of relief.
@@ -941,9 +943,13 @@ def _triggers_of_the_pain(
     """Drops a trigger told as the setting of another complaint, or as what relieves it.
 
     "When I sit on the loo nothing comes", "breathless on the stairs", "sitting on the
-    ball helps": the sitting, the stairs are not what brings the hip pain on. (Numbness
-    after sitting is left alone: dropping those triggers cost more than it gained on
-    the dev part.)
+    ball helps": the sitting, the stairs are not what brings the hip pain on. Nor is a
+    trigger in a sentence that says nothing of pain, in a message that does elsewhere;
+    nor positions listed as making no difference; nor the chair she rises from (that
+    is standing up). A duration or "since the birth" in a sentence about another
+    complaint, and no pain, is not how long the pain has lasted. (Numbness after
+    sitting is left alone: dropping those triggers cost more than it gained on the dev
+    part.)
     """
     elsewhere = [c for c in kept if c.label in FLAG_LABELS and c.value in SETTING_FLAGS]
     relief = [t.i for t in doc if t.lower_ in RELIEF_WORDS]

@@ -173,7 +173,14 @@ def judge(
         return None  # "nearly tripped on the kerb but caught myself"
     if flag == "fever" and _spreads_after(doc, start, end):
         return None
-    gone = [c for c in cues if c.label == "_gone" and c_start <= c.start and c.end <= c_end]
+    gone = [
+        c
+        for c in cues
+        if c.label == "_gone"
+        and c_start <= c.start
+        and c.end <= c_end
+        and not (c.start < end and start < c.end)  # inside the sign's own words
+    ]
     # "Has stopped" just after the mention: asked about, not dropped (see below).
     stopped = any(
         c.value == STOPPED and flag not in STOPPING_IS_SIGN and _just_after(end, c) for c in gone
@@ -325,11 +332,20 @@ def unrelenting_mentions(
     intense = any(c.label == "_intense" for c in kept) or (severity or 0) >= SEVERE_FROM
     # Without a word of how bad, it takes two separate sayings that nothing lets it up
     # ("a constant ache ... none of it makes a dent"): asked about, never alarmed.
-    apart = [c for c in steady if not any(o.start <= c.start < o.end for o in steady if o is not c)]
-    if not steady or not (intense or len(apart) >= 2):
+    if not steady or not (intense or _separate(steady) >= 2):
         return []
     first = min(steady, key=lambda c: c.start)
     return [Mention(first.start, first.end, first.value, "possible")]
+
+
+def _separate(spans: list[Any]) -> int:
+    """How many separate places the spans are in (overlapping ones count once)."""
+    count, reach = 0, -1
+    for span in sorted(spans, key=lambda c: c.start):
+        if span.start >= reach:
+            count += 1
+        reach = max(reach, span.end)
+    return count
 
 
 def stage_in_message(results: Iterable[tuple[int, int, str, Any]]) -> tuple[str | None, Any]:
