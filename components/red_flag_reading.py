@@ -76,6 +76,13 @@ SIMILE_WINDOW = 3
 NEARLY_WINDOW = 1  # "nearly tripped", "almost slipped over"
 NEAR_MISS_DROPS = frozenset({"fall_or_trauma"})
 ABSENCE_CUE = "quiet"  # cue id: a settling word that is itself an absence ("nothing since")
+# Severe pain that eases with rest or a change of position is not the sign.
+EASES = frozenset({"fades", "eases", "settles", "gone", "disappears", "subsides", "vanishes"})
+# ...nor when it eases only a little ("maybe eases a tiny bit if I lie on my back").
+EASE_DENIALS = frozenset(
+    "not n't no nothing never without nor hardly barely maybe only slightly".split()
+)
+EASE_PARTLY = frozenset({"bit", "little", "slightly", "tad", "fraction"})
 SEVERE_FROM = 7  # a severity this high counts as "how bad" for severe_constant_pain
 SPREADS = frozenset(
     {"behind", "into", "through", "along", "across", "towards", "toward", "under", "down"}
@@ -173,6 +180,8 @@ def judge(
         return None  # "nearly tripped on the kerb but caught myself"
     if flag == "fever" and _spreads_after(doc, start, end):
         return None
+    if flag == "severe_constant_pain" and _eases_after(doc, bounds, start, c_end):
+        return None  # "a 9 when I roll over, but once I'm settled it fades to nothing"
     gone = [
         c
         for c in cues
@@ -250,6 +259,23 @@ def _just_after(end: int, cue: Any) -> bool:
     Then it is about that mention, not a later one ("...had stopped, then clots").
     """
     return 0 <= cue.start - end <= STOPPED_WINDOW
+
+
+def _eases_after(doc: Any, bounds: list[tuple[int, int]], start: int, c_end: int) -> bool:
+    """The pain said to ease, in its sentence or the next ("then it's gone and I'm fine").
+
+    Not when denied ("nothing eases it", "it doesn't settle"): that is the sign.
+    """
+    n_end = _clause_of(bounds, c_end)[1] if c_end < len(doc) else c_end
+    for t in doc[start : max(c_end, n_end)]:
+        before, after = doc[max(0, t.i - 3) : t.i], doc[t.i + 1 : t.i + 4]
+        if (
+            t.lower_ in EASES
+            and not any(w.lower_ in EASE_DENIALS or w.norm_ in EASE_DENIALS for w in before)
+            and not any(w.lower_ in EASE_PARTLY for w in after)
+        ):
+            return True
+    return False
 
 
 def _sat_long(doc: Any, cue: Any, c_end: int) -> bool:
