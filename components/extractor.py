@@ -190,6 +190,7 @@ FLAG_ENTITIES = ("red_flags", "pregnancy_red_flags", "possible_red_flags")  # st
 QUESTION_ENTITY = "question_topic"
 # When the pain began: "birth", or the weeks pregnant then (an N-week scan).
 ONSET_ENTITY = "pain_since"
+CONSTANT_PAIN = "severe_constant_pain"
 # ...or "birth+N": N weeks after the birth ("since she was about 3 weeks old": id "#pp").
 ONSET_AFTER_BIRTH = "#pp"
 QUESTION_WORDS = frozenset(
@@ -1155,7 +1156,8 @@ def _red_flag_results(
             for c in concepts
             if id(c) in negated_concepts and c.value not in reading.NEGATED_TOPIC_IS_SIGN
         }
-        mentions += _signal_mentions(doc, read, cue_spans, signal)
+        triggered = [r[0] for r in results if r[2] == "triggers"]
+        mentions += _signal_mentions(doc, read, cue_spans, signal, triggered)
     stage, weeks = reading.stage_in_message(results)
     best: dict[str, tuple[int, reading.Mention, str]] = {}
     for mention in mentions:
@@ -1172,13 +1174,14 @@ def _red_flag_results(
 
 
 def _signal_mentions(
-    doc: Doc, read: set[str], cue_spans: list[_Cand], signal: Any
+    doc: Doc, read: set[str], cue_spans: list[_Cand], signal: Any, triggered: list[int]
 ) -> list[reading.Mention]:
     """The second signal's possible mentions (components/red_flag_signal.py).
 
     Asked only of a message in which the patterns found no warning sign, and only for
     signs they did not read in it at all (`read`): a sign they denied ("no bleeding")
-    or set aside keeps their reading.
+    or set aside keeps their reading. Pain worse in a position ("still worse lying on
+    it") is pain that changes with position: not proposed as severe constant pain.
     """
     seen = set(read)
     bounds = reading.clauses(doc)
@@ -1187,6 +1190,8 @@ def _signal_mentions(
         bounds, signal.propose([doc[s:e].text for s, e in bounds]), strict=True
     ):
         if flag is None or flag in seen:
+            continue
+        if flag == CONSTANT_PAIN and any(start <= i < end for i in triggered):
             continue
         if reading.judge_clause(doc, start, end, flag, cue_spans) is not None:
             found.append(reading.Mention(start, end, flag, "possible"))

@@ -77,12 +77,14 @@ NEARLY_WINDOW = 1  # "nearly tripped", "almost slipped over"
 NEAR_MISS_DROPS = frozenset({"fall_or_trauma"})
 ABSENCE_CUE = "quiet"  # cue id: a settling word that is itself an absence ("nothing since")
 # Severe pain that eases with rest or a change of position is not the sign.
-EASES = frozenset({"fades", "eases", "settles", "gone", "disappears", "subsides", "vanishes"})
+EASES = frozenset(
+    {"fades", "eases", "settles", "settled", "gone", "disappears", "subsides", "vanishes"}
+)
 # ...nor when it eases only a little ("maybe eases a tiny bit if I lie on my back").
 EASE_DENIALS = frozenset(
     "not n't no nothing never without nor hardly barely maybe only slightly".split()
 )
-EASE_PARTLY = frozenset({"bit", "little", "slightly", "tad", "fraction"})
+EASE_PARTLY = frozenset({"bit", "little", "slightly", "tad", "fraction", "into"})
 SEVERE_FROM = 7  # a severity this high counts as "how bad" for severe_constant_pain
 SPREADS = frozenset(
     {"behind", "into", "through", "along", "across", "towards", "toward", "under", "down"}
