@@ -77,14 +77,15 @@ NEARLY_WINDOW = 1  # "nearly tripped", "almost slipped over"
 NEAR_MISS_DROPS = frozenset({"fall_or_trauma"})
 ABSENCE_CUE = "quiet"  # cue id: a settling word that is itself an absence ("nothing since")
 # Severe pain that eases with rest or a change of position is not the sign.
-EASES = frozenset(
-    {"fades", "eases", "settles", "settled", "gone", "disappears", "subsides", "vanishes"}
-)
+EASES = frozenset({"fades", "eases", "settles", "gone", "disappears", "subsides", "vanishes"})
+SHE_IS = frozenset({"'m", "am", "m", "i", "get", "got", "be"})  # "once I'm settled in bed"
 # ...nor when it eases only a little ("maybe eases a tiny bit if I lie on my back").
 EASE_DENIALS = frozenset(
     "not n't no nothing never without nor hardly barely maybe only slightly".split()
 )
 EASE_PARTLY = frozenset({"bit", "little", "slightly", "tad", "fraction", "into"})
+# ...nor "gone from a 3 to a 9", "gone up", "gone right through me": worse, not easing.
+GONE_WORSE = frozenset("from to up worse through right straight down".split())
 SEVERE_FROM = 7  # a severity this high counts as "how bad" for severe_constant_pain
 SPREADS = frozenset(
     {"behind", "into", "through", "along", "across", "towards", "toward", "under", "down"}
@@ -183,7 +184,9 @@ def judge(
     if flag == "fever" and _spreads_after(doc, start, end):
         return None
     if flag == "severe_constant_pain" and _eases_after(doc, bounds, start, c_end):
-        return None  # "a 9 when I roll over, but once I'm settled it fades to nothing"
+        # "a 9 when I roll over, but once I'm settled it fades to nothing": not the sign
+        # as the patterns half-read it; said plainly, still asked about, never dropped.
+        return "possible" if certainty == "clear" else None
     gone = [
         c
         for c in cues
@@ -271,10 +274,12 @@ def _eases_after(doc: Any, bounds: list[tuple[int, int]], start: int, c_end: int
     n_end = _clause_of(bounds, c_end)[1] if c_end < len(doc) else c_end
     for t in doc[start : max(c_end, n_end)]:
         before, after = doc[max(0, t.i - 3) : t.i], doc[t.i + 1 : t.i + 4]
+        she_settled = t.lower_ == "settled" and t.i > 0 and doc[t.i - 1].norm_ in SHE_IS
         if (
-            t.lower_ in EASES
+            (t.lower_ in EASES or she_settled)
             and not any(w.lower_ in EASE_DENIALS or w.norm_ in EASE_DENIALS for w in before)
             and not any(w.lower_ in EASE_PARTLY for w in after)
+            and not (t.lower_ == "gone" and any(w.lower_ in GONE_WORSE for w in after))
         ):
             return True
     return False

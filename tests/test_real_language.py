@@ -107,6 +107,9 @@ def test_every_warning_sign_gets_the_advice_or_the_question(nlp, item):
         ("it never switches off now, there in the background all day", "severe_constant_pain"),
         ("I'm wheezing by the top of the stairs and I wasn't a month ago",
          "chest_pain_breathless"),
+        ("it's gone from a niggle to agony since lunch and nothing helps",
+         "severe_constant_pain"),
+        ("a constant 9 all day, it only eases a tiny bit if I lie flat", "severe_constant_pain"),
     ],
 )  # fmt: skip
 def test_lay_words_stories_and_hedges_are_at_least_asked_about(nlp, text, flag):
@@ -190,6 +193,7 @@ def test_no_urgent_advice_without_a_warning_sign(nlp, item):
         "my eldest slipped off the bottom step, he's fine, I wasn't the one who fell",
         "the baby's feet are jammed right up under my ribs all evening",
         "for the first few days after the gym I could barely walk, it eases now with rest",
+        "a 9 when I roll over in bed, but once I'm settled on my side it fades to nothing",
     ],
 )
 def test_headers_similes_positions_and_settled_past_never_alarm(nlp, text):
