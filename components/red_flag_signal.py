@@ -36,13 +36,20 @@ MODEL_FILE = "red_flag_signal.joblib"
 THRESHOLD = 0.65
 MIN_CHARS = 12  # a clause shorter than this ("ok", "yes lol") says nothing on its own
 MIN_WORDS = 3  # nor one with fewer different words ("pain pain pain ...", "ow ow ow ow")
+MIN_CONTENT = 2  # nor a bare answer made of small words ("no it doesn't", "yes I have")
+SMALL_WORDS = frozenset(
+    """a an and are at be been but did didn do does doesn don has have i is isn it its
+    just m me my no nope not of ok okay on or really s so t that the there they this to
+    very was we yeah yep yes you""".split()
+)
 WORD = re.compile(r"[^\W\d_]+")
 
 
 def says_enough(text: str) -> bool:
     """Whether a clause is long and varied enough for the signal to judge it."""
     words = {word.lower() for word in WORD.findall(text)}
-    return len(text) >= MIN_CHARS and len(words) >= MIN_WORDS
+    content = words - SMALL_WORDS
+    return len(text) >= MIN_CHARS and len(words) >= MIN_WORDS and len(content) >= MIN_CONTENT
 
 
 def example_files(folder: str | Path | None = None) -> list[Path]:

@@ -192,3 +192,13 @@ def test_what_it_proposes_is_judged_like_any_mention(nlp, signal, text):
 def test_a_clause_with_too_few_different_words_is_not_judged(signal, text):
     """A word said over and over names no sign; the screen asks as usual."""
     assert signal.propose([text]) == [None]
+
+
+@pytest.mark.parametrize(
+    "text", ["no it doesn't", "yes I have", "no, not really", "nope it isn't", "yes it does"]
+)
+def test_a_bare_answer_of_small_words_is_not_judged(nlp, signal, text):
+    """A short answer to the interview's question is never proposed as a sign."""
+    assert not red_flag_signal.says_enough(text)
+    found = extractor.extract(nlp, text, signal)
+    assert not [e for e in found if "red_flags" in e["entity"]], found
