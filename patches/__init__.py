@@ -24,8 +24,8 @@ each one (tests/test_patches.py fails if a patched function's signature changes)
   their turn runs (a dead server's lock lapses in seconds), each change atomic in Redis.
 - ``event_types``: ``Event.resolve_by_type``: an event's class found by its name in a
   table built once, not by a walk of every subclass of ``Event`` for every event read.
-- ``endpoint_pool``: ``EndpointConfig.request``: calls to the action server reuse kept-alive
-  connections of one session per event loop, not a new session and connection per call.
+- ``endpoint_pool``: ``EndpointConfig.request``: with ``pool_connections: true`` (opt-in,
+  off in the shipped files), calls reuse kept-alive connections of one session per loop.
 - ``data_files``: ``rasa.shared.data._find_data_files_in_directory``: plain ``rasa test``
   skips the virtualenv (Rasa's own example test stories) and other hidden folders.
 """

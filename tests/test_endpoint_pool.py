@@ -50,6 +50,7 @@ async def _serve(seen: list[dict]):
 
 
 async def _calls(request, url: str, **endpoint) -> list:
+    endpoint.setdefault("pool_connections", True)
     config = EndpointConfig(
         url, token="secret", headers={"X-Clinic": "hips"}, basic_auth={}, **endpoint
     )
@@ -95,13 +96,14 @@ def test_calls_reuse_one_connection_where_rasa_opens_one_each():
     assert len({s["peer"] for s in ours_seen}) == 1
 
 
-def test_pool_connections_false_is_rasas_own_request():
+@pytest.mark.parametrize("switch", [False, None])
+def test_without_pool_connections_true_it_is_rasas_own_request(switch):
     seen: list[dict] = []
 
     async def go():
         runner, url = await _serve(seen)
         try:
-            return await _calls(endpoint_pool.request, url, pool_connections=False)
+            return await _calls(endpoint_pool.request, url, pool_connections=switch)
         finally:
             await runner.cleanup()
 
@@ -116,7 +118,7 @@ def test_a_new_event_loop_gets_a_new_session_and_the_old_one_is_closed():
     async def once():
         runner, url = await _serve(seen)
         try:
-            config = EndpointConfig(url)
+            config = EndpointConfig(url, pool_connections=True)
             assert await endpoint_pool.request(config, json={}) == {"events": [], "echo": {}}
             sessions.append(endpoint_pool._session(config))
         finally:
