@@ -98,7 +98,7 @@ from typing import Any
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Token
 
 from components import red_flag_reading as reading
 from triage.contract import FIELDS, RED_FLAGS, SEVERITY_MAX, WEEKS_MAX, fields_of_kind
@@ -140,6 +140,26 @@ PAIN_WORDS = frozenset(
 # "Sitting in the car does it too", "the stairs set it off": "it" is the pain.
 PAIN_DOERS = frozenset({"does", "do", "did", "set", "sets", "brings", "bring", "triggers"})
 PAIN_FIELDS = frozenset({"locations", "qualities", "severity"})
+# Weeks only estimated ("second tri", "halfway there"): a number she gives wins.
+ESTIMATE_WORDS = frozenset(
+    {"trimester", "tri", "trim", "tri.", "trimest", "trimster", "trimestre", "tri's", "halfway"}
+    | {"half-way", "way"}
+)
+# A place said only as front, back or side; the words before it tell whose or what.
+BARE_PLACE_WORDS = frozenset(
+    "at in on to the my round around front back side sides left right l r".split()
+)
+PLACE_WINDOW = 3
+POSITION_VERBS = frozenset(
+    "lie lying lay laying lies sleep sleeping slept roll rolled rolling turn turned".split()
+)
+OTHER_BODY_PARTS = frozenset(
+    "head headache headaches chest tummy belly bump neck shin shins knee knees foot feet"
+    " ankle ankles ribs rib eye eyes face teeth boobs boob breast breasts shoulder".split()
+)
+# "at 12 weeks I stopped running": a weeks span that opens with these is a past time
+# when another weeks span says where she is now.
+PAST_WEEK_WORDS = frozenset({"at", "around", "about", "from", "since", "by", "till", "until"})
 RELIEF_WORDS = frozenset(
     {
         "helps",
@@ -505,6 +525,8 @@ def build_nlp(pattern_dir: str | Path | None = None) -> Language:
     entries = load_patterns(pattern_dir)
     nlp = spacy.blank("en")
     _install_norms(nlp, [e for e in entries if e["label"] == "_norm"])
+    nlp.add_pipe("sentencizer")  # IS_SENT_START in patterns: each sentence's start
+    _register_extensions()
     ruler = nlp.add_pipe(
         "span_ruler",
         name=RULER_NAME,
@@ -530,6 +552,12 @@ def build_nlp(pattern_dir: str | Path | None = None) -> Language:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     nlp.meta[META_KEY] = {"patterns_sha1": digest.hexdigest(), "n_patterns": len(entries)}
     return nlp
+
+
+def _register_extensions() -> None:
+    """``{"_": {"opens_message": true}}`` in a pattern: the message's first word only."""
+    if not Token.has_extension("opens_message"):
+        Token.set_extension("opens_message", getter=lambda t: t.i == 0)
 
 
 def _install_norms(nlp: Language, norm_entries: list[dict[str, Any]]) -> None:
@@ -938,6 +966,34 @@ def _past_pregnancy(
     ]
 
 
+def _weeks_she_is(
+    doc: Doc, results: list[tuple[int, int, str, Any]]
+) -> list[tuple[int, int, str, Any]]:
+    """Which of several weeks and stages is where she is now.
+
+    "26 weeks, second tri nearly done": the weeks she gives, not an estimate's. "17
+    weeks ... at 12 weeks I stopped running": "at 12 weeks" is a time in the past.
+    "She's 2 weeks postpartum": postpartum, though "she's 2 weeks" alone is pregnant;
+    "my baby is 6 months and it's hurt since the third trimester": the trimester is past.
+    """
+    estimate = {r for r in results if any(t.lower_ in ESTIMATE_WORDS for t in doc[r[0] : r[1]])}
+    after_birth = [r for r in results if r[2] == "stage" and r[3] == "postpartum"]
+    drop = set()
+    for r in results:
+        if r[2] == "stage" and r[3] == "pregnant" and after_birth:
+            if r in estimate or any(p[0] < r[1] and r[0] < p[1] for p in after_birth):
+                drop.add(r)
+                drop.update(w for w in results if w[2] == "weeks" and w[:2] == r[:2])
+    weeks = [r for r in results if r[2] == "weeks" and r not in drop]
+    said = [r for r in weeks if r not in estimate]
+    if said and len(weeks) > len(said):
+        drop.update(set(weeks) - set(said))
+    now = [r for r in said if doc[r[0]].lower_ not in PAST_WEEK_WORDS]
+    if now and len(said) > len(now):
+        drop.update(set(said) - set(now))
+    return [r for r in results if r not in drop]
+
+
 def _triggers_of_the_pain(
     doc: Doc, kept: list[_Cand], results: list[tuple[int, int, str, Any]], breaks: set[int]
 ) -> list[tuple[int, int, str, Any]]:
@@ -973,6 +1029,13 @@ def _triggers_of_the_pain(
             c_start, c_end = reading._clause_of(bounds, start)
             if painful and not any(c_start <= i < c_end for i in painful):
                 continue  # a message that speaks of pain, but not in this sentence
+        elif (
+            label == "improving"
+            and value is False
+            and any(t.lower_ in ("same", "difference") for t in doc[start:end])
+            and _positions_listed(doc, bounds, start)
+        ):
+            continue  # "sat, lying or stood up, it's exactly the same": constant, not a trend
         elif label == "weeks_of_pain" or (label == ONSET_ENTITY and value == "birth"):
             # "For two days I've had a headache": how long another complaint has lasted.
             c_start, c_end = reading._clause_of(bounds, start)
@@ -1007,11 +1070,19 @@ def _on_the_loo(doc: Doc, end: int) -> bool:
 
 
 def _rising_from(doc: Doc, start: int) -> bool:
-    """'Getting up from the sofa', 'push up out of my desk chair': rising, not sitting."""
+    """'Getting up from the sofa', 'stand up after a long feed': rising, not sitting."""
     before = [t.lower_ for t in doc[max(0, start - RISE_WINDOW) : start]]
     return any(
-        a == "up" and b in ("from", "off", "out") for a, b in zip(before, before[1:], strict=False)
+        a == "up" and b in ("from", "off", "out", "after")
+        for a, b in zip(before, before[1:], strict=False)
     )
+
+
+def _positions_listed(doc: Doc, bounds: list[tuple[int, int]], start: int) -> bool:
+    """Two or more positions in this sentence or the one before it."""
+    c_start, c_end = reading._clause_of(bounds, start)
+    p_start = reading._clause_of(bounds, c_start - 1)[0] if c_start > 0 else c_start
+    return len({t.lower_ for t in doc[p_start:c_end] if t.lower_ in POSITION_WORDS}) >= 2
 
 
 def _all_positions_alike(doc: Doc, bounds: list[tuple[int, int]], start: int, end: int) -> bool:
@@ -1026,8 +1097,9 @@ def _all_positions_alike(doc: Doc, bounds: list[tuple[int, int]], start: int, en
     near = [i for i in listed if abs(i - start) <= LIST_GAP]
     if len({doc[i].lower_ for i in near}) < 2 or not any(start <= i < end for i in listed):
         return False
-    n_start, n_end = reading._clause_of(bounds, c_end) if c_end < len(doc) else (c_end, c_end)
-    words = [t.lower_ for t in doc[c_start : max(c_end, n_end)]]
+    words = [
+        t.lower_ for t in doc[c_start : max(c_end, reading.next_clause_end(doc, bounds, c_end))]
+    ]
     return any(w in ALIKE_WORDS for w in words) or any(
         a == "no" and b == "difference" for a, b in zip(words, words[1:], strict=False)
     )
@@ -1088,6 +1160,43 @@ def _spans_key(nlp: Language) -> str:
         if isinstance(key, str):
             return key
     return SPANS_KEY
+
+
+def _places_of_the_pain(
+    doc: Doc, results: list[tuple[int, int, str, Any]]
+) -> list[tuple[int, int, str, Any]]:
+    """Drops a place that is not where her pain is.
+
+    "At the front, over the bone": the pubic bone, not the front of the hip. "Lying on my
+    side": a position. "A headache at the front", "the bump on the right side": another
+    part of her body. "Pelvic pain" or "pelvic floor" beside a place she names: the
+    problem's name, or her exercises, not a deep pain in the pelvis.
+    """
+    pubic = [r for r in results if r[2] == "locations" and r[3] == "pubic"]
+    named = {r[3] for r in results if r[2] == "locations"} - {"deep_pelvis"}
+    keep = []
+    for item in results:
+        start, end, label, value = item
+        if label == "locations" and value == "deep_pelvis" and named:
+            words = [t.lower_ for t in doc[start:end]]
+            if any(
+                a == "pelvic" and b in ("floor", "pain")
+                for a, b in zip(words, words[1:], strict=False)
+            ):
+                continue  # "pelvic pain" for the whole problem, "pelvic floor" exercises
+        if label == "locations" and value in ("front", "side", "back"):
+            bare = all(
+                t.lower_ in BARE_PLACE_WORDS or t.norm_ in BARE_PLACE_WORDS for t in doc[start:end]
+            )
+            before = {t.lower_ for t in doc[max(0, start - PLACE_WINDOW) : start]}
+            if value == "front" and any(p[0] < end and start < p[1] for p in pubic):
+                continue
+            if bare and value == "side" and before & POSITION_VERBS:
+                continue
+            if bare and before & OTHER_BODY_PARTS:
+                continue
+        keep.append(item)
+    return keep
 
 
 def _question_topics(
@@ -1200,6 +1309,7 @@ def _signal_mentions(
 
 
 def _extract(nlp: Language, text: str, signal: Any = None) -> list[dict[str, Any]]:
+    _register_extensions()  # a pipeline restored by spacy.load, in a new process
     original = text[:MAX_CHARS]
     if not original.strip():
         return []
@@ -1263,9 +1373,11 @@ def _extract(nlp: Language, text: str, signal: Any = None) -> list[dict[str, Any
                 continue
         results.append((c.start, c.end, c.label, value))
     results = _past_pregnancy(doc, results, breaks)
+    results = _weeks_she_is(doc, results)
     results += _red_flag_results(doc, kept, flags, negated_concepts, results, signal)
     results = _triggers_of_the_pain(doc, kept, results, breaks)
     results = _question_topics(doc, kept, results)
+    results = _places_of_the_pain(doc, results)
 
     values = doc.user_data.get("hip_numbers", {})
     bounds = reading.clauses(doc)

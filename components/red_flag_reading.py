@@ -266,13 +266,17 @@ def _just_after(end: int, cue: Any) -> bool:
     return 0 <= cue.start - end <= STOPPED_WINDOW
 
 
+def next_clause_end(doc: Any, bounds: list[tuple[int, int]], c_end: int) -> int:
+    """Where the sentence after the one ending at `c_end` ends (`c_end` when none)."""
+    return _clause_of(bounds, c_end)[1] if c_end < len(doc) else c_end
+
+
 def _eases_after(doc: Any, bounds: list[tuple[int, int]], start: int, c_end: int) -> bool:
     """The pain said to ease, in its sentence or the next ("then it's gone and I'm fine").
 
     Not when denied ("nothing eases it", "it doesn't settle"): that is the sign.
     """
-    n_end = _clause_of(bounds, c_end)[1] if c_end < len(doc) else c_end
-    for t in doc[start : max(c_end, n_end)]:
+    for t in doc[start : max(c_end, next_clause_end(doc, bounds, c_end))]:
         before, after = doc[max(0, t.i - 3) : t.i], doc[t.i + 1 : t.i + 4]
         she_settled = t.lower_ == "settled" and t.i > 0 and doc[t.i - 1].norm_ in SHE_IS
         if (
