@@ -1,4 +1,4 @@
-"""A/B of one endpoints.yml setting: Rasa and action-server CPU per turn, interleaved.
+"""A/B of one endpoints.yml setting, or of two models: CPU per turn, interleaved.
 
 Measures a candidate for issue 16's "half the CPU" the way the benchmark does (the
 trained model, the shipped SQLite store, `bench/loadgen.py` closed-loop interviews)
@@ -6,6 +6,10 @@ but only what differs between two `action_endpoint` settings, with the runs
 interleaved (A B A B ...) on one action server so drift on a shared host hits both:
 
     python -m bench.ab_endpoints --key enable_selective_domain --a false --b true
+    python -m bench.ab_endpoints --models OFF.tar.gz models/hip-triage.tar.gz
+
+(two models: e.g. one trained with a patch disabled in its config, see
+bench/variants/, against the shipped one).
 
 Prints one line per run and the median per variant; writes nothing else. A benchmark:
 it reports, it asserts nothing.
@@ -34,17 +38,19 @@ DIALOGUES = ROOT / "bench" / "dialogues.yml"
 
 
 def one_run(
-    tmp: Path, actions: procs.Server, key: str, value: Any, level: int, seconds: float, n: int
-) -> dict[str, Any]:
-    """A fresh Rasa server with `action_endpoint.<key>: value`; one timed load on it."""
+    tmp: Path, actions: procs.Server, key: str | None, value: Any, level: int, seconds: float,
+    n: int, model: Path = MODEL,
+) -> dict[str, Any]:  # fmt: skip
+    """A fresh Rasa server on `model`, with `action_endpoint.<key>: value`; one timed load."""
     endpoints = procs.write_endpoints(
         ROOT / "endpoints.yml", tmp / f"endpoints-{n}.yml", actions.port, tmp / f"t-{n}.db"
     )
-    data = yaml.safe_load(endpoints.read_text())
-    data["action_endpoint"][key] = value
-    endpoints.write_text(yaml.safe_dump(data, sort_keys=False))
+    if key is not None:
+        data = yaml.safe_load(endpoints.read_text())
+        data["action_endpoint"][key] = value
+        endpoints.write_text(yaml.safe_dump(data, sort_keys=False))
     token = secrets.token_hex(16)
-    rasa = procs.start_rasa(MODEL, ROOT, endpoints, token, tmp, procs.env())
+    rasa = procs.start_rasa(model, ROOT, endpoints, token, tmp, procs.env())
     try:
         out = tmp / f"load-{n}.json"
         url = f"http://127.0.0.1:{rasa.port}"
@@ -75,16 +81,23 @@ def one_run(
 def main(argv: list[str] | None = None) -> int:
     """Runs the interleaved pairs and prints the medians."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--key", required=True, help="an action_endpoint key")
-    parser.add_argument("--a", type=yaml.safe_load, required=True)
-    parser.add_argument("--b", type=yaml.safe_load, required=True)
+    parser.add_argument("--key", help="an action_endpoint key")
+    parser.add_argument("--a", type=yaml.safe_load)
+    parser.add_argument("--b", type=yaml.safe_load)
+    parser.add_argument("--models", nargs=2, type=Path, metavar=("A", "B"), help="two models")
     parser.add_argument("--level", type=int, default=32, help="conversations at once")
     parser.add_argument("--seconds", type=float, default=40.0, help="per run")
     parser.add_argument("--pairs", type=int, default=3)
     args = parser.parse_args(argv)
-    if not MODEL.exists():
-        print(f"{MODEL} is missing: run `make train` first", file=sys.stderr)
-        return 2
+    if (args.key is None) == (args.models is None):
+        parser.error("give --key with --a and --b, or --models A B")
+    if args.models:
+        args.key, args.a, args.b = None, str(args.models[0]), str(args.models[1])
+    for model in args.models or [MODEL]:
+        if not model.exists():
+            print(f"{model} is missing: run `make train` first", file=sys.stderr)
+            return 2
+    what = args.key or "model"
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         actions = procs.start_actions(ROOT, tmp)
@@ -92,10 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for n in range(2 * args.pairs):
                 value = args.a if n % 2 == 0 else args.b
-                run = one_run(tmp, actions, args.key, value, args.level, args.seconds, n)
+                model = Path(value) if args.models else MODEL
+                run = one_run(tmp, actions, args.key, value, args.level, args.seconds, n, model)
                 runs.append(run)
                 print(
-                    f"{args.key}={run['value']}: {run['turns']} turns, {run['errors']} errors, "
+                    f"{what}={run['value']}: {run['turns']} turns, {run['errors']} errors, "
                     f"Rasa {run['rasa_ms']:.1f} ms CPU/turn, actions {run['actions_ms']:.1f}, "
                     f"{run['turns_per_s']:.1f} turns/s",
                     flush=True,
@@ -105,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     for value in (args.a, args.b):
         mine = [r for r in runs if r["value"] == value]
         print(
-            f"median {args.key}={value}: Rasa "
+            f"median {what}={value}: Rasa "
             f"{statistics.median(r['rasa_ms'] for r in mine):.1f} ms CPU/turn, actions "
             f"{statistics.median(r['actions_ms'] for r in mine):.1f}, "
             f"{statistics.median(r['turns_per_s'] for r in mine):.1f} turns/s "

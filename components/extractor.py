@@ -1259,15 +1259,26 @@ def _red_flag_results(
         )
         if judged is not None:
             mentions.append(mention)
-    if signal is not None and not mentions:
+    stage, weeks = reading.stage_in_message(results)
+    best = _strongest(doc, mentions, cue_spans, stage, weeks)
+    if signal is not None and not best:
+        # Nothing the patterns read is a sign here (none, or only one that does not
+        # apply after the birth): the second signal reads the clauses.
         read |= {
             c.value
             for c in concepts
             if id(c) in negated_concepts and c.value not in reading.NEGATED_TOPIC_IS_SIGN
         }
         triggered = [r[0] for r in results if r[2] == "triggers"]
-        mentions += _signal_mentions(doc, read, cue_spans, signal, triggered)
-    stage, weeks = reading.stage_in_message(results)
+        proposed = _signal_mentions(doc, read, cue_spans, signal, triggered)
+        best = _strongest(doc, proposed, cue_spans, stage, weeks)
+    return [(m.start, m.end, name, m.flag) for _, m, name in best.values()]
+
+
+def _strongest(
+    doc: Doc, mentions: list[reading.Mention], cue_spans: list[_Cand], stage: Any, weeks: Any
+) -> dict[str, tuple[int, reading.Mention, str]]:
+    """Each sign's strongest mention and its name, given the message's stage."""
     best: dict[str, tuple[int, reading.Mention, str]] = {}
     for mention in mentions:
         mention = reading.lighter_after_birth(doc, mention, cue_spans, stage)
@@ -1279,7 +1290,7 @@ def _red_flag_results(
         rank = FLAG_ENTITIES.index(name)
         if mention.flag not in best or rank < best[mention.flag][0]:
             best[mention.flag] = (rank, mention, name)
-    return [(m.start, m.end, name, m.flag) for _, m, name in best.values()]
+    return best
 
 
 def _signal_mentions(
