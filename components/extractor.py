@@ -157,6 +157,11 @@ OTHER_BODY_PARTS = frozenset(
     "head headache headaches chest tummy belly bump neck shin shins knee knees foot feet"
     " ankle ankles ribs rib eye eyes face teeth boobs boob breast breasts shoulder".split()
 )
+# ...and for a quality ("tight band across my chest", "calf: swollen, tight, warm").
+ELSEWHERE_FOR_QUALITY = OTHER_BODY_PARTS | frozenset(
+    "calf calves stomach shoulders wrist wrists hand hands arm arms throat".split()
+)
+QUALITY_WINDOW = 6
 # "at 12 weeks I stopped running": a weeks span that opens with these is a past time
 # when another weeks span says where she is now.
 PAST_WEEK_WORDS = frozenset({"at", "around", "about", "from", "since", "by", "till", "until"})
@@ -184,7 +189,9 @@ POSITION_WORDS = frozenset(
 )
 RISE_WINDOW = 5  # tokens before a sitting trigger that may say she rises from it
 LIST_GAP = 4  # tokens between two listed positions ("lying on my side, my back, sitting")
-ALIKE_WORDS = frozenset({"nothing", "same", "whatever", "matter", "tried", "regardless"})
+ALIKE_WORDS = frozenset(
+    {"nothing", "same", "whatever", "matter", "tried", "regardless", "whether", "change"}
+)
 # "29 weeks" alone in its clause is how far along she is (tests/corpus dev-083, dev-278).
 GESTATION_ALONE = (12, 42)
 GESTATION_WORDS = frozenset({"pregnant", "today", "now", "along", "exactly", "weeks", "currently"})
@@ -1170,13 +1177,24 @@ def _places_of_the_pain(
     "At the front, over the bone": the pubic bone, not the front of the hip. "Lying on my
     side": a position. "A headache at the front", "the bump on the right side": another
     part of her body. "Pelvic pain" or "pelvic floor" beside a place she names: the
-    problem's name, or her exercises, not a deep pain in the pelvis.
+    problem's name, or her exercises, not a deep pain in the pelvis. A quality next to
+    another part of her body, in a sentence that names no place of hers ("a tight band
+    across my chest"): that part's, not the hip pain's.
     """
     pubic = [r for r in results if r[2] == "locations" and r[3] == "pubic"]
     named = {r[3] for r in results if r[2] == "locations"} - {"deep_pelvis"}
+    places = [r[0] for r in results if r[2] == "locations"]
+    bounds = reading.clauses(doc)
     keep = []
     for item in results:
         start, end, label, value = item
+        if label == "qualities":
+            c_start, c_end = reading._clause_of(bounds, start)
+            near = doc[max(c_start, start - QUALITY_WINDOW) : min(c_end, end + QUALITY_WINDOW)]
+            if any(t.lower_ in ELSEWHERE_FOR_QUALITY for t in near) and not any(
+                c_start <= i < c_end for i in places
+            ):
+                continue  # "a tight band across my chest": not her hip pain's quality
         if label == "locations" and value == "deep_pelvis" and named:
             words = [t.lower_ for t in doc[start:end]]
             if any(
