@@ -91,6 +91,7 @@ SPREADS = frozenset(
     {"behind", "into", "through", "along", "across", "towards", "toward", "under", "down"}
     | {"my", "in", "the", "from", "to", "round", "around", "over"}
 )
+OTHER_PREGNANCY = "other_pregnancy"  # _past cue id: her previous pregnancy
 OTHER_WINDOW = 4  # "my mum had clots": someone else just before the sign
 EXERTION_NEGATED_WINDOW = 3  # "no sneeze", "without a cough", "not even a laugh"
 RETURNED = "returned"  # cue id: "hasn't come back", which for numbness is the sign going on
@@ -208,6 +209,11 @@ def judge(
     )
     if "_past" in found and "_resolved" in found or settled:
         return None  # long past and settled since; "all better now", "nothing since"
+    if any(
+        c.label == "_past" and c.value == OTHER_PREGNANCY and c_start <= c.start < c_end
+        for c in cues
+    ):
+        return None  # "last pregnancy I was on crutches": that pregnancy's, not now
     positional = [
         c
         for c in cues
