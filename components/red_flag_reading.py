@@ -91,6 +91,8 @@ SPREADS = frozenset(
     {"behind", "into", "through", "along", "across", "towards", "toward", "under", "down"}
     | {"my", "in", "the", "from", "to", "round", "around", "over"}
 )
+AS_USUAL = frozenset({"usual", "normal", "ever", "always"})  # "kicking as usual"
+WEE_WORDS = frozenset({"wee", "pee", "urine", "bladder", "weeing", "peeing", "wees"})
 OTHER_PREGNANCY = "other_pregnancy"  # _past cue id: her previous pregnancy
 OTHER_WINDOW = 4  # "my mum had clots": someone else just before the sign
 EXERTION_NEGATED_WINDOW = 3  # "no sneeze", "without a cough", "not even a laugh"
@@ -227,6 +229,15 @@ def judge(
     )
     if flag in POSITIONAL and positional and not (flag == "saddle_numbness" and loo_only):
         return None  # "after sitting cross-legged" (not "like sitting on a bag of ice")
+    words = [t.lower_ for t in doc[c_start:c_end]]
+    if flag == "reduced_baby_movements" and _as_usual(words):
+        return None  # "baby's wriggling as usual": moving as she always does
+    if (
+        flag == "bladder_bowel_control"
+        and any(w.startswith("constipat") for w in words)
+        and not any(w in WEE_WORDS for w in words)
+    ):
+        return None  # "constipated, I sit for ages and nothing comes": not lost control
     if flag == "bladder_bowel_control" and _exertion_excuses(doc, cues, c_start, c_end):
         return None  # a leak with a sneeze or a laugh: stress incontinence
     if flag == "heavy_bleeding" and "_elsewhere" in found:
@@ -270,6 +281,16 @@ def _just_after(end: int, cue: Any) -> bool:
     Then it is about that mention, not a later one ("...had stopped, then clots").
     """
     return 0 <= cue.start - end <= STOPPED_WINDOW
+
+
+def _as_usual(words: list[str]) -> bool:
+    """'Wriggling as usual', not 'not as active as normal' or 'less than usual'."""
+    for i, (a, b) in enumerate(zip(words, words[1:], strict=False)):
+        before = words[max(0, i - 5) : i]
+        if a == "as" and b in AS_USUAL and "as" not in before[-3:]:
+            if not any(w in ("not", "n't", "less", "never", "nothing") for w in before):
+                return True
+    return False
 
 
 def next_clause_end(doc: Any, bounds: list[tuple[int, int]], c_end: int) -> int:
