@@ -91,6 +91,7 @@ SPREADS = frozenset(
     {"behind", "into", "through", "along", "across", "towards", "toward", "under", "down"}
     | {"my", "in", "the", "from", "to", "round", "around", "over"}
 )
+CLAUSES_KEY = "hip_clauses"  # doc.user_data: (token count, clause bounds)
 AS_USUAL = frozenset({"usual", "normal", "ever", "always"})  # "kicking as usual"
 WEE_WORDS = frozenset({"wee", "pee", "urine", "bladder", "weeing", "peeing", "wees"})
 OTHER_PREGNANCY = "other_pregnancy"  # _past cue id: her previous pregnancy
@@ -119,7 +120,16 @@ class Mention:
 
 
 def clauses(doc: Any) -> list[tuple[int, int]]:
-    """(start, end) token ranges of the clauses of `doc`."""
+    """(start, end) token ranges of the clauses of `doc` (worked out once per doc)."""
+    held = doc.user_data.get(CLAUSES_KEY)
+    if held is not None and held[0] == len(doc):
+        return held[1]
+    bounds = _clauses(doc)
+    doc.user_data[CLAUSES_KEY] = (len(doc), bounds)
+    return bounds
+
+
+def _clauses(doc: Any) -> list[tuple[int, int]]:
     bounds, start = [], 0
     for token in doc:
         ends_clause = token.text in CLAUSE_ENDS or "\n" in token.text or "\n" in token.whitespace_
